@@ -1,0 +1,28 @@
+//! The schema of the digital-asset inventory as sea-orm migrations.
+
+pub use sea_orm_migration::prelude::*;
+
+mod columns;
+pub mod reference;
+
+pub mod m20251109_000001_create_reference_tables;
+pub mod m20251109_000002_seed_reference_data;
+pub mod m20251205_152202_add_digital_asset_models;
+
+/// Applies the migrations of this crate, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20251109_000001_create_reference_tables::Migration),
+            Box::new(m20251109_000002_seed_reference_data::Migration),
+            Box::new(m20251205_152202_add_digital_asset_models::Migration),
+        ]
+    }
+}
+
+pub mod cli;
+pub mod telemetry;

@@ -1,0 +1,13 @@
+//! `migration`: applies, inspects and rolls back the schema (see `migration --help`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use migration::cli::Cli;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    migration::telemetry::init(cli.verbose);
+    migration::cli::run(cli).await
+}

@@ -1,0 +1,25 @@
+//! Black-box tests of the built binaries against real PostgreSQL and SQLite databases.
+//! PostgreSQL tests skip (saying so) when no server is reachable, except in CI where they fail.
+// Fixtures and assertions fail by panicking: that is how a test reports.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// Declares, for each `async fn name(backend: Backend)`, the tests `name::on_postgres` and
+/// `name::on_sqlite`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::support::Backend;
+            #[tokio::test]
+            async fn on_postgres() { super::$name(Backend::Postgres).await }
+            #[tokio::test]
+            async fn on_sqlite() { super::$name(Backend::Sqlite).await }
+        }
+    )*};
+}
+
+mod support;
+
+mod foreign_keys;
+mod rollback;
+mod runbook;
+mod schema;

@@ -1,0 +1,115 @@
+//! `down` undoes exactly what `up` did, and the schema round-trips.
+
+use sea_orm::DatabaseConnection;
+
+use crate::schema::{expected_counts, migrated, runbook_counts};
+use crate::support::*;
+
+/// Tables other than the migration history, on either backend.
+async fn user_tables(conn: &DatabaseConnection, backend: Backend) -> Vec<String> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = 'public' AND table_name <> 'seaql_migrations' ORDER BY 1"
+        }
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table'
+             AND name NOT IN ('seaql_migrations') AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        }
+    };
+    strings(conn, sql).await
+}
+
+async fn enum_types(conn: &DatabaseConnection) -> i64 {
+    scalar_i64(conn, "SELECT count(*) FROM pg_type WHERE typtype = 'e'").await
+}
+
+async fn down_of_the_asset_migration_keeps_the_reference_tables(backend: Backend) {
+    let Some((db, conn)) = migrated(backend).await else {
+        return;
+    };
+    migration(&db.url, &["down"]).await.success();
+    assert_eq!(
+        user_tables(&conn, backend).await,
+        [
+            "countries",
+            "data_processing_activities",
+            "organizations",
+            "purposes",
+            "transfer_mechanisms",
+            "users",
+        ]
+    );
+    assert_eq!(
+        scalar_i64(&conn, "SELECT count(*) FROM countries").await,
+        249
+    );
+    if backend == Backend::Postgres {
+        assert_eq!(
+            enum_types(&conn).await,
+            0,
+            "the enum types must go with their tables"
+        );
+    }
+}
+
+async fn up_down_up_round_trips(backend: Backend) {
+    let Some((db, conn)) = migrated(backend).await else {
+        return;
+    };
+    migration(&db.url, &["down"]).await.success();
+    migration(&db.url, &["up"]).await.success();
+    if backend == Backend::Postgres {
+        assert_eq!(runbook_counts(&conn).await, expected_counts());
+    }
+    assert_eq!(user_tables(&conn, backend).await.len(), 9);
+    exec(
+        &conn,
+        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
+    )
+    .await;
+    exec(&conn, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
+}
+
+async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
+    let Some((db, conn)) = migrated(backend).await else {
+        return;
+    };
+    migration(&db.url, &["down", "-n", "3"]).await.success();
+    assert!(user_tables(&conn, backend).await.is_empty());
+    if backend == Backend::Postgres {
+        assert_eq!(enum_types(&conn).await, 0);
+    }
+}
+
+async fn down_of_the_seed_removes_exactly_the_seeded_rows(backend: Backend) {
+    let Some((db, conn)) = migrated(backend).await else {
+        return;
+    };
+    exec(
+        &conn,
+        "INSERT INTO countries (id, name, iso_code, gdpr_status) VALUES ('test-zz', 'Testland', 'ZZ', '[\"Third Country\"]')",
+    )
+    .await;
+    migration(&db.url, &["down", "-n", "2"]).await.success();
+    assert_eq!(
+        strings(&conn, "SELECT id FROM countries").await,
+        ["test-zz"]
+    );
+    assert_eq!(
+        scalar_i64(&conn, "SELECT count(*) FROM transfer_mechanisms").await,
+        0
+    );
+    migration(&db.url, &["up"]).await.success();
+    assert_eq!(
+        scalar_i64(&conn, "SELECT count(*) FROM countries").await,
+        250
+    );
+}
+
+on_both_backends!(
+    down_of_the_asset_migration_keeps_the_reference_tables,
+    up_down_up_round_trips,
+    down_all_the_way_leaves_an_empty_schema,
+    down_of_the_seed_removes_exactly_the_seeded_rows,
+);

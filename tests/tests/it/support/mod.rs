@@ -1,0 +1,7 @@
+//! Shared test fixtures: throw-away databases on both backends and the built binaries.
+
+pub mod bin;
+pub mod db;
+
+pub use bin::*;
+pub use db::*;
