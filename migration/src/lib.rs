@@ -25,4 +25,5 @@ impl MigratorTrait for Migrator {
 }
 
 pub mod cli;
+pub mod runner;
 pub mod telemetry;

@@ -22,4 +22,5 @@ mod support;
 mod foreign_keys;
 mod rollback;
 mod runbook;
+mod runner;
 mod schema;

@@ -77,6 +77,30 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     };
     migration(&db.url, &["down", "-n", "3"]).await.success();
     assert!(user_tables(&conn, backend).await.is_empty());
+    migration(&db.url, &["up"]).await.success();
+    exec(
+        &conn,
+        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
+    )
+    .await;
+    // Seeded reference rows go with their migration; an organization is data.
+    let run = migration(&db.url, &["down", "-n", "3"]).await;
+    assert_eq!(run.code, Some(7), "{run:?}");
+    assert!(
+        run.stderr.contains("organizations: 1 rows"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("countries"), "{}", run.stderr);
+    assert_eq!(
+        user_tables(&conn, backend).await.len(),
+        9,
+        "a refused rollback changes nothing"
+    );
+    migration(&db.url, &["down", "-n", "3", "--force"])
+        .await
+        .success();
+    assert!(user_tables(&conn, backend).await.is_empty());
     if backend == Backend::Postgres {
         assert_eq!(enum_types(&conn).await, 0);
     }

@@ -28,7 +28,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Self {
+    pub fn from(out: Output) -> Self {
         Self {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -62,4 +62,28 @@ pub async fn migration(url: &str, args: &[&str]) -> Run {
         .await
         .expect("start the migration binary");
     Run::from(out)
+}
+
+/// Starts `migration <args>` against `url` without waiting (to run several at once, or to kill).
+pub fn spawn_migration(url: &str, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(binary("migration"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_FORMAT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the migration binary")
+}
+
+/// Waits for a spawned run.
+pub async fn finish(child: tokio::process::Child) -> Run {
+    Run::from(
+        child
+            .wait_with_output()
+            .await
+            .expect("wait for the migration binary"),
+    )
 }

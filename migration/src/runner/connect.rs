@@ -1,0 +1,73 @@
+//! Connecting, and waiting for a database that is still starting (init containers start first).
+
+use std::time::{Duration, Instant};
+
+use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use tracing::warn;
+
+use super::RunnerError;
+
+/// A connected database and the URL it came from (the lock needs a connection of its own).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub db: DatabaseConnection,
+    pub url: String,
+}
+
+impl Target {
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+}
+
+/// Connects to `url`, retrying with backoff until `wait` has passed.
+pub async fn connect(url: &str, wait: Duration) -> Result<Target, RunnerError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    if !matches!(scheme, "postgres" | "postgresql" | "sqlite") {
+        return Err(RunnerError::Config(format!(
+            "unsupported database URL scheme `{scheme}`: use postgres://… or sqlite://…"
+        )));
+    }
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        // Each probe is bounded by what is left of the wait: sqlx's own connect retries until
+        // its acquire timeout, which would overrun a short --wait-timeout.
+        let remaining = wait.saturating_sub(start.elapsed());
+        let bound = remaining.clamp(Duration::from_millis(250), Duration::from_secs(10));
+        let err = match Database::connect(options(url, bound)).await {
+            Ok(probe) => match probe.ping().await {
+                Ok(()) => {
+                    probe.close().await.ok();
+                    let db = Database::connect(options(url, Duration::from_secs(30))).await?;
+                    return Ok(Target {
+                        db,
+                        url: url.to_owned(),
+                    });
+                }
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        if start.elapsed() + delay >= wait {
+            return Err(RunnerError::Unreachable {
+                waited: wait,
+                last: err.to_string(),
+            });
+        }
+        warn!(error = %err, retry_in = ?delay, "database not reachable yet");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn options(url: &str, timeout: Duration) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(4)
+        .min_connections(0)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        .map_sqlx_sqlite_opts(|o| o.create_if_missing(true));
+    opts
+}

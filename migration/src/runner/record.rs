@@ -1,0 +1,132 @@
+//! The SQL a migration would run, obtained by running the migration itself against a connection
+//! that records statements instead of executing them (sea-orm's mock database).
+
+use sea_orm_migration::sea_orm::{DbBackend, DbErr, MockDatabase, MockExecResult, Schema};
+use sea_orm_migration::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager, seaql_migrations};
+
+use super::{RunnerError, Target, statuses};
+use crate::Migrator;
+
+/// More statements than any migration runs: the mock answers each with "done".
+const MAX_STATEMENTS: usize = 10_000;
+
+/// The statements `migration`'s up (`up = true`) or down would run on `backend`, values inlined.
+/// A migration that reads from the database cannot be recorded (the recorder has no rows).
+async fn recorded(
+    backend: DbBackend,
+    migration: &dyn MigrationTrait,
+    up: bool,
+) -> Result<Vec<String>, DbErr> {
+    let done = MockExecResult {
+        last_insert_id: 0,
+        rows_affected: 0,
+    };
+    let conn = MockDatabase::new(backend)
+        .append_exec_results(std::iter::repeat_n(done, MAX_STATEMENTS))
+        .into_connection();
+    {
+        let manager = SchemaManager::new(&conn);
+        if up {
+            migration.up(&manager).await?;
+        } else {
+            migration.down(&manager).await?;
+        }
+    }
+    Ok(conn
+        .into_transaction_log()
+        .iter()
+        .flat_map(|t| t.statements().iter().map(ToString::to_string))
+        .collect())
+}
+
+/// The tables a migration's `down` drops, read from the SQL it would run.
+pub(super) async fn dropped_tables(
+    backend: DbBackend,
+    migration: &dyn MigrationTrait,
+) -> Result<Vec<String>, DbErr> {
+    let mut tables = Vec::new();
+    for sql in recorded(backend, migration, false).await? {
+        let Some(rest) = sql.strip_prefix("DROP TABLE ") else {
+            continue;
+        };
+        let rest = rest.strip_prefix("IF EXISTS ").unwrap_or(rest);
+        let names = rest.split(" CASCADE").next().unwrap_or(rest);
+        tables.extend(
+            names
+                .split(',')
+                .map(|n| n.trim().trim_matches(|c| c == '"' || c == '`').to_owned()),
+        );
+    }
+    Ok(tables)
+}
+
+/// The SQL script `up` would run for the pending migrations (all, or the first `num`), history
+/// rows included, with no transaction statements: `psql -1 -f` of it migrates like `up`.
+pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerError> {
+    let backend = target.backend();
+    let pending: Vec<String> = statuses(&target.db)
+        .await?
+        .into_iter()
+        .filter(|(_, applied)| !applied)
+        .map(|(name, _)| name)
+        .take(num.map_or(usize::MAX, |n| n as usize))
+        .collect();
+    let mut script = String::new();
+    if !pending.is_empty() {
+        let mut install = Schema::new(backend).create_table_from_entity(seaql_migrations::Entity);
+        install.if_not_exists();
+        script.push_str("-- migration history\n");
+        script.push_str(&format!("{};\n", backend.build(&install)));
+    }
+    for migration in Migrator::migrations() {
+        if !pending.iter().any(|p| p == migration.name()) {
+            continue;
+        }
+        script.push_str(&format!("\n-- {} (up)\n", migration.name()));
+        for sql in recorded(backend, migration.as_ref(), true).await? {
+            script.push_str(&format!("{sql};\n"));
+        }
+        let now = match backend {
+            DbBackend::Postgres => Expr::cust("CAST(EXTRACT(EPOCH FROM now()) AS bigint)"),
+            _ => Expr::cust("CAST(strftime('%s', 'now') AS INTEGER)"),
+        };
+        let history = Query::insert()
+            .into_table(Alias::new("seaql_migrations"))
+            .columns([Alias::new("version"), Alias::new("applied_at")])
+            .values_panic([migration.name().into(), now])
+            .to_owned();
+        script.push_str(&format!("{};\n", backend.build(&history)));
+    }
+    Ok(script)
+}
+
+/// The SQL script `down` would run for the last `num` applied migrations, history included.
+pub async fn sql_down(target: &Target, num: u32) -> Result<String, RunnerError> {
+    let backend = target.backend();
+    let applied: Vec<String> = statuses(&target.db)
+        .await?
+        .into_iter()
+        .filter(|(_, applied)| *applied)
+        .map(|(name, _)| name)
+        .collect();
+    let mut script = String::new();
+    for migration in Migrator::migrations().into_iter().rev() {
+        if !applied.iter().any(|a| a == migration.name()) {
+            continue;
+        }
+        if script.matches("(down)").count() == num as usize {
+            break;
+        }
+        script.push_str(&format!("\n-- {} (down)\n", migration.name()));
+        for sql in recorded(backend, migration.as_ref(), false).await? {
+            script.push_str(&format!("{sql};\n"));
+        }
+        let history = Query::delete()
+            .from_table(Alias::new("seaql_migrations"))
+            .and_where(Expr::col(Alias::new("version")).eq(migration.name()))
+            .to_owned();
+        script.push_str(&format!("{};\n", backend.build(&history)));
+    }
+    Ok(script)
+}
