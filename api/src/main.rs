@@ -1,8 +1,12 @@
-//! The GraphQL API binary (being built: see the README).
+//! `api`: the GraphQL service of the digital-asset inventory (see `api --help`).
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "the GraphQL API is not built yet; `cargo run -p migration -- --help` manages the schema"
-    );
-    std::process::ExitCode::FAILURE
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = api::config::Cli::parse();
+    migration::telemetry::init("info,sqlx=warn");
+    api::run(cli).await
 }

@@ -8,6 +8,10 @@ use migration::cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    migration::telemetry::init(cli.verbose);
+    migration::telemetry::init(if cli.verbose {
+        "info,sqlx=warn"
+    } else {
+        "warn"
+    });
     migration::cli::run(cli).await
 }

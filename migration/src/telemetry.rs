@@ -3,9 +3,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; `verbose` raises the default level from `warn` to `info`.
-pub fn init(verbose: bool) {
-    let default = if verbose { "info,sqlx=warn" } else { "warn" };
+/// Installs the global subscriber, filtering by `RUST_LOG`, else by `default` (e.g. `info`).
+/// Shared by both binaries.
+pub fn init(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -19,6 +19,11 @@ macro_rules! on_both_backends {
 
 mod support;
 
+mod api_activities;
+mod api_assets;
+mod api_http;
+mod api_locations;
+mod api_tenancy;
 mod foreign_keys;
 mod rollback;
 mod runbook;

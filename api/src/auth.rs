@@ -1,0 +1,138 @@
+//! Bearer tokens: HS256 JWTs carrying `sub` (user), `org_id` (organization) and `exp`.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use service::Tenant;
+
+/// The claims a token must carry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub org_id: String,
+    pub exp: u64,
+}
+
+/// Signs and checks tokens with one secret.
+#[derive(Clone)]
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(<secret>)")
+    }
+}
+
+/// Why a request is not authenticated (said to the client as is).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("invalid bearer token: {0}")]
+    Invalid(String),
+}
+
+impl Keys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// A token for `org_id` and `sub`, valid for `ttl`.
+    pub fn sign(
+        &self,
+        org_id: &str,
+        sub: &str,
+        ttl: std::time::Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + ttl.as_secs();
+        let claims = Claims {
+            sub: sub.to_owned(),
+            org_id: org_id.to_owned(),
+            exp,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// The tenant of an `Authorization` header value.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Tenant, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Missing)?
+            .trim();
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        let Claims { sub, org_id, .. } = data.claims;
+        if org_id.is_empty() || sub.is_empty() {
+            return Err(AuthError::Invalid(
+                "`sub` and `org_id` must not be empty".into(),
+            ));
+        }
+        Ok(Tenant::new(org_id, sub))
+    }
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::InvalidSignature => "the signature does not match".into(),
+        ErrorKind::InvalidAlgorithm => "only HS256 tokens are accepted".into(),
+        ErrorKind::MissingRequiredClaim(c) => format!("the `{c}` claim is required"),
+        ErrorKind::Json(_) => "the claims `sub`, `org_id` and `exp` are required".into(),
+        _ => "the token is malformed".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_signed_token_authenticates_its_tenant() {
+        let keys = Keys::new(b"secret");
+        let token = keys
+            .sign("org-1", "user-1", Duration::from_secs(60))
+            .unwrap();
+        let tenant = keys.authenticate(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(tenant, Tenant::new("org-1", "user-1"));
+    }
+
+    #[test]
+    fn another_secret_is_refused() {
+        let token = Keys::new(b"a")
+            .sign("o", "u", Duration::from_secs(60))
+            .unwrap();
+        let err = Keys::new(b"b")
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap_err();
+        assert!(err.to_string().contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_header_is_refused() {
+        assert!(matches!(
+            Keys::new(b"a").authenticate(None),
+            Err(AuthError::Missing)
+        ));
+        assert!(matches!(
+            Keys::new(b"a").authenticate(Some("Basic x")),
+            Err(AuthError::Missing)
+        ));
+    }
+}

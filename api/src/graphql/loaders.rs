@@ -1,0 +1,264 @@
+//! Per-request DataLoaders: built for one request's tenant (never shared across tenants), they
+//! batch every relation a query asks for into one query per relation and level.
+//!
+//! async-graphql starts a batch after a 1 ms timer, so on a slow or busy machine a level's keys
+//! arrive in several batches. Here the batch is started when it is complete instead: the
+//! loaders' spawner only queues it, and [`Batched`], wrapped around the request's execution,
+//! starts the queued batches each time the execution can make no more progress, i.e. when every
+//! resolver of the level has asked for its keys.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Error};
+use entity::{
+    asset_processing_locations, countries, data_processing_activities, digital_assets, purposes,
+    transfer_mechanisms, users,
+};
+use sea_orm::DatabaseConnection;
+use service::{Tenant, activities, assets, locations, reference};
+
+use crate::error::GqlResult;
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The batches a request's loaders have queued, started by [`Batched`].
+#[derive(Clone, Default)]
+pub struct Dispatcher {
+    queue: Arc<Mutex<Vec<Task>>>,
+}
+
+impl Dispatcher {
+    fn queue(&self, task: Task) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push(task);
+        }
+    }
+
+    fn start_queued(&self) {
+        let tasks: Vec<Task> = self
+            .queue
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default();
+        for task in tasks {
+            tokio::spawn(task);
+        }
+    }
+
+    /// A loader for this request whose batches wait for [`Batched`].
+    fn loader<T>(&self, loader: T) -> DataLoader<T> {
+        let dispatcher = self.clone();
+        DataLoader::new(loader, move |task| dispatcher.queue(task)).delay(Duration::ZERO)
+    }
+}
+
+/// A request's execution that starts its loaders' batches whenever it is stalled: pending without
+/// having woken itself. (async-graphql resolves long lists through `FuturesUnordered`, which
+/// yields cooperatively by waking itself and returning pending while work is still ready.)
+pub struct Batched<F> {
+    inner: Pin<Box<F>>,
+    dispatcher: Dispatcher,
+}
+
+impl<F: Future> Batched<F> {
+    pub fn new(inner: F, dispatcher: Dispatcher) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            dispatcher,
+        }
+    }
+}
+
+/// Forwards wakes to the task's waker and remembers that one happened.
+struct WakeFlag {
+    woken: AtomicBool,
+    waker: Waker,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.waker.wake_by_ref();
+    }
+}
+
+impl<F: Future> Future for Batched<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let flag = Arc::new(WakeFlag {
+            woken: AtomicBool::new(false),
+            waker: cx.waker().clone(),
+        });
+        let waker = Waker::from(flag.clone());
+        let poll = self
+            .inner
+            .as_mut()
+            .poll(&mut TaskContext::from_waker(&waker));
+        if poll.is_pending() && !flag.woken.load(Ordering::SeqCst) {
+            self.dispatcher.start_queued();
+        }
+        poll
+    }
+}
+
+/// The request's loaders.
+pub struct Loaders {
+    pub locations: DataLoader<LocationsLoader>,
+    pub activities: DataLoader<ActivitiesLoader>,
+    pub assets: DataLoader<AssetLoader>,
+    pub countries: DataLoader<CountryLoader>,
+    pub mechanisms: DataLoader<MechanismLoader>,
+    pub users: DataLoader<UserLoader>,
+    pub purposes: DataLoader<PurposeLoader>,
+}
+
+impl Loaders {
+    /// Loaders for one request of `tenant`; run the request inside [`Batched`] with the
+    /// returned dispatcher.
+    pub fn new(db: &DatabaseConnection, tenant: &Tenant) -> (Self, Dispatcher) {
+        let scoped = || Scoped {
+            db: db.clone(),
+            tenant: tenant.clone(),
+        };
+        let d = Dispatcher::default();
+        let loaders = Self {
+            locations: d.loader(LocationsLoader(scoped())),
+            activities: d.loader(ActivitiesLoader(scoped())),
+            assets: d.loader(AssetLoader(scoped())),
+            countries: d.loader(CountryLoader(scoped())),
+            mechanisms: d.loader(MechanismLoader(scoped())),
+            users: d.loader(UserLoader(scoped())),
+            purposes: d.loader(PurposeLoader(scoped())),
+        };
+        (loaders, d)
+    }
+
+    /// The loaders of the request being resolved.
+    pub fn of<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+        ctx.data::<Loaders>()
+    }
+}
+
+/// What every loader needs: the pool and the tenant it loads for.
+pub struct Scoped {
+    db: DatabaseConnection,
+    tenant: Tenant,
+}
+
+/// Which locations of an asset to load.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssetLocationsKey {
+    pub asset_id: String,
+    pub include_inactive: bool,
+}
+
+/// An asset's processing locations, oldest first.
+pub struct LocationsLoader(Scoped);
+
+impl Loader<AssetLocationsKey> for LocationsLoader {
+    type Value = Vec<asset_processing_locations::Model>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[AssetLocationsKey],
+    ) -> Result<HashMap<AssetLocationsKey, Self::Value>, Error> {
+        let mut out: HashMap<AssetLocationsKey, Self::Value> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        // One query per variant asked for (usually only the active-only one).
+        for include_inactive in [false, true] {
+            let ids: Vec<String> = keys
+                .iter()
+                .filter(|k| k.include_inactive == include_inactive)
+                .map(|k| k.asset_id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let rows = locations::for_assets(&self.0.db, &self.0.tenant, &ids, include_inactive)
+                .await
+                .gql()?;
+            for row in rows {
+                let key = AssetLocationsKey {
+                    asset_id: row.digital_asset_id.clone(),
+                    include_inactive,
+                };
+                out.entry(key).or_default().push(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The activities an asset is linked to, by name.
+pub struct ActivitiesLoader(Scoped);
+
+impl Loader<String> for ActivitiesLoader {
+    type Value = Vec<data_processing_activities::Model>;
+    type Error = Error;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Error> {
+        let mut out: HashMap<String, Self::Value> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for (asset_id, activity) in
+            activities::activities_for_assets(&self.0.db, &self.0.tenant, keys)
+                .await
+                .gql()?
+        {
+            out.entry(asset_id).or_default().push(activity);
+        }
+        Ok(out)
+    }
+}
+
+/// Declares a loader of records by id.
+macro_rules! by_id {
+    ($(#[$doc:meta])* $name:ident => $model:ty, |$s:ident, $ids:ident| $fetch:expr) => {
+        $(#[$doc])*
+        pub struct $name(Scoped);
+
+        impl Loader<String> for $name {
+            type Value = $model;
+            type Error = Error;
+
+            async fn load(&self, $ids: &[String]) -> Result<HashMap<String, $model>, Error> {
+                let $s = &self.0;
+                let rows = $fetch.await.gql()?;
+                Ok(rows.into_iter().map(|m| (m.id.clone(), m)).collect())
+            }
+        }
+    };
+}
+
+by_id!(
+    /// The tenant's assets by id.
+    AssetLoader => digital_assets::Model, |s, ids| assets::by_ids(&s.db, &s.tenant, ids)
+);
+by_id!(
+    /// Countries by id.
+    CountryLoader => countries::Model, |s, ids| reference::countries_by_ids(&s.db, ids)
+);
+by_id!(
+    /// Transfer mechanisms by id.
+    MechanismLoader => transfer_mechanisms::Model, |s, ids| reference::transfer_mechanisms_by_ids(&s.db, ids)
+);
+by_id!(
+    /// The tenant's users by id.
+    UserLoader => users::Model, |s, ids| reference::users_by_ids(&s.db, &s.tenant, ids)
+);
+by_id!(
+    /// The tenant's purposes by id.
+    PurposeLoader => purposes::Model, |s, ids| reference::purposes_by_ids(&s.db, &s.tenant, ids)
+);

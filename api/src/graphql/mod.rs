@@ -1,0 +1,45 @@
+//! The GraphQL schema of DESIGN §4.
+
+mod inputs;
+pub mod loaders;
+mod mutation;
+mod query;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+use sea_orm::DatabaseConnection;
+use service::Tenant;
+
+pub use loaders::{Batched, Loaders};
+pub use mutation::Mutation;
+pub use query::Query;
+
+/// The schema type.
+pub type InventorySchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deepest query accepted: GraphiQL's introspection query reaches 14.
+pub const MAX_DEPTH: usize = 16;
+/// Most fields a query may select.
+pub const MAX_COMPLEXITY: usize = 2000;
+
+/// The schema with its limits, before the server adds its data.
+pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The SDL, as `api schema` prints it.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// The caller's tenant, put in the request by the HTTP layer.
+pub(crate) fn tenant<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Tenant> {
+    ctx.data::<Tenant>()
+}
+
+/// The connection pool, put in the schema once.
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>()
+}

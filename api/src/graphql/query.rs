@@ -1,0 +1,205 @@
+//! Queries, split by domain and merged into one root.
+
+use async_graphql::connection::{CursorType, OpaqueCursor};
+use async_graphql::{Context, ID, MergedObject, Object, Result};
+use service::assets::{self, AssetCursor};
+use service::{activities, locations, reference};
+
+use super::inputs::DigitalAssetFilter;
+use super::types::{
+    AssetProcessingLocation, Country, DataProcessingActivity, DigitalAsset, DigitalAssetConnection,
+    DigitalAssetEdge, PageInfo, TransferMechanism,
+};
+use super::{db, tenant};
+use crate::error::{GqlResult, bad_input};
+
+/// The root query.
+#[derive(MergedObject, Default)]
+pub struct Query(AssetQuery, LocationQuery, ActivityQuery, ReferenceQuery);
+
+/// Digital assets.
+#[derive(Default)]
+pub struct AssetQuery;
+
+/// `(name, id)` of an asset, base64-encoded: where the next page starts.
+type Cursor = OpaqueCursor<(String, String)>;
+
+fn cursor(asset: &DigitalAsset) -> String {
+    OpaqueCursor((asset.0.name.clone(), asset.0.id.clone())).encode_cursor()
+}
+
+#[Object]
+impl AssetQuery {
+    /// One of the organization's assets; null when absent (or another organization's).
+    async fn digital_asset(&self, ctx: &Context<'_>, id: ID) -> Result<Option<DigitalAsset>> {
+        Ok(assets::get(db(ctx)?, tenant(ctx)?, &id)
+            .await
+            .gql()?
+            .map(DigitalAsset))
+    }
+
+    /// The organization's assets by name, then id, a page at a time.
+    async fn digital_assets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DigitalAssetFilter>,
+        #[graphql(desc = "Page size, 1 to 100.", default_with = "Some(50)")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<DigitalAssetConnection> {
+        let first = first.unwrap_or(50);
+        if !(1..=assets::MAX_PAGE as i32).contains(&first) {
+            return Err(bad_input(
+                "first",
+                format!("first must be 1 to {}, got {first}", assets::MAX_PAGE),
+            ));
+        }
+        let after = match after {
+            None => None,
+            Some(text) => {
+                let decoded = Cursor::decode_cursor(&text)
+                    .map_err(|_| bad_input("after", "after is not a cursor of this list"))?;
+                let (name, id) = decoded.0;
+                Some(AssetCursor { name, id })
+            }
+        };
+        let filter = filter.unwrap_or_default().into();
+        let page = assets::list(
+            db(ctx)?,
+            tenant(ctx)?,
+            &filter,
+            first as u64,
+            after.as_ref(),
+        )
+        .await
+        .gql()?;
+        let nodes: Vec<DigitalAsset> = page.assets.into_iter().map(DigitalAsset).collect();
+        let edges: Vec<DigitalAssetEdge> = nodes
+            .iter()
+            .map(|n| DigitalAssetEdge {
+                cursor: cursor(n),
+                node: n.clone(),
+            })
+            .collect();
+        Ok(DigitalAssetConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: after.is_some(),
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            nodes,
+            total_count: i32::try_from(page.total_count).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+/// Processing locations.
+#[derive(Default)]
+pub struct LocationQuery;
+
+#[Object]
+impl LocationQuery {
+    /// An asset's locations, oldest first (empty for an asset that is not the organization's).
+    async fn asset_processing_locations(
+        &self,
+        ctx: &Context<'_>,
+        digital_asset_id: ID,
+        #[graphql(desc = "Include deactivated locations.", default_with = "Some(false)")]
+        include_inactive: Option<bool>,
+    ) -> Result<Vec<AssetProcessingLocation>> {
+        let ids = [digital_asset_id.0];
+        let list = locations::for_assets(
+            db(ctx)?,
+            tenant(ctx)?,
+            &ids,
+            include_inactive.unwrap_or(false),
+        )
+        .await
+        .gql()?;
+        Ok(list.into_iter().map(AssetProcessingLocation).collect())
+    }
+
+    /// The organization's locations in a country, oldest first.
+    async fn locations_by_country(
+        &self,
+        ctx: &Context<'_>,
+        country_id: ID,
+        #[graphql(
+            desc = "Only active (true) or only inactive (false) locations; both when absent."
+        )]
+        is_active: Option<bool>,
+    ) -> Result<Vec<AssetProcessingLocation>> {
+        let list = locations::by_country(db(ctx)?, tenant(ctx)?, &country_id, is_active)
+            .await
+            .gql()?;
+        Ok(list.into_iter().map(AssetProcessingLocation).collect())
+    }
+}
+
+/// Activities and their assets.
+#[derive(Default)]
+pub struct ActivityQuery;
+
+#[Object]
+impl ActivityQuery {
+    /// The assets an activity of the organization uses, by name.
+    async fn assets_for_activity(
+        &self,
+        ctx: &Context<'_>,
+        activity_id: ID,
+    ) -> Result<Vec<DigitalAsset>> {
+        let list = activities::assets_for_activity(db(ctx)?, tenant(ctx)?, &activity_id)
+            .await
+            .gql()?;
+        Ok(list.into_iter().map(DigitalAsset).collect())
+    }
+
+    /// The activities that use one of the organization's assets, by name.
+    async fn activities_for_asset(
+        &self,
+        ctx: &Context<'_>,
+        digital_asset_id: ID,
+    ) -> Result<Vec<DataProcessingActivity>> {
+        let list = activities::activities_for_asset(db(ctx)?, tenant(ctx)?, &digital_asset_id)
+            .await
+            .gql()?;
+        Ok(list.into_iter().map(DataProcessingActivity).collect())
+    }
+
+    /// The organization's data-processing activities, by name.
+    async fn data_processing_activities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<DataProcessingActivity>> {
+        let list = activities::list(db(ctx)?, tenant(ctx)?).await.gql()?;
+        Ok(list.into_iter().map(DataProcessingActivity).collect())
+    }
+}
+
+/// Reference data shared by all organizations.
+#[derive(Default)]
+pub struct ReferenceQuery;
+
+#[Object]
+impl ReferenceQuery {
+    /// Every country, by name.
+    async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
+        Ok(reference::countries(db(ctx)?)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Country)
+            .collect())
+    }
+
+    /// Every GDPR Chapter V transfer mechanism.
+    async fn transfer_mechanisms(&self, ctx: &Context<'_>) -> Result<Vec<TransferMechanism>> {
+        Ok(reference::transfer_mechanisms(db(ctx)?)
+            .await
+            .gql()?
+            .into_iter()
+            .map(TransferMechanism)
+            .collect())
+    }
+}

@@ -1,0 +1,274 @@
+//! The GraphQL API of the digital-asset inventory: `build` starts it, `App::run_until_stopped`
+//! serves until SIGINT or SIGTERM.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{EndpointExt, Server};
+use sea_orm::{ConnectOptions, Database};
+
+use crate::auth::Keys;
+use crate::config::{Cli, Command, Config};
+
+/// Why the server could not start (said on one line).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Schema => {
+            println!("{}", graphql::sdl());
+            Ok(())
+        }
+        Command::Token {
+            org,
+            sub,
+            ttl_hours,
+        } => token(&cli.config, &org, &sub, ttl_hours),
+        Command::Serve => match build(cli.config).await {
+            Ok(app) => {
+                app.print_banner();
+                app.run_until_stopped().await.map_err(StartupError::from)
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(config: &Config, org: &str, sub: &str, ttl_hours: u64) -> Result<(), StartupError> {
+    let keys = Keys::new(secret(config)?.as_bytes());
+    let token = keys
+        .sign(org, sub, Duration::from_secs(ttl_hours * 3600))
+        .map_err(|e| StartupError::Config(format!("cannot sign: {e}")))?;
+    println!("{token}");
+    Ok(())
+}
+
+/// A server ready to run.
+pub struct App {
+    acceptor: TcpAcceptor,
+    state: Arc<http::AppState>,
+    addr: SocketAddr,
+    database: String,
+    demo_token: Option<String>,
+}
+
+/// Connects, prepares the database (on SQLite: migrates and seeds the demo organization) and
+/// binds the listener.
+pub async fn build(config: Config) -> Result<App, StartupError> {
+    let embedded = config.is_embedded();
+    let url = match &config.database_url {
+        Some(url) if !embedded => url.trim().to_owned(),
+        _ => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                config.data_dir.join("inventory.db").display()
+            )
+        }
+    };
+    let sqlite = url.starts_with("sqlite:");
+    if !sqlite && !url.starts_with("postgres") {
+        return Err(StartupError::Config(
+            "DATABASE_URL must be postgres://… or sqlite://…".into(),
+        ));
+    }
+    let keys = Keys::new(secret(&config)?.as_bytes());
+
+    let mut opts = ConnectOptions::new(&url);
+    opts.max_connections(if sqlite { 4 } else { config.db_max_connections })
+        .min_connections(if sqlite { 1 } else { 2 })
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
+        .connect_lazy(!sqlite)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .create_if_missing(true)
+        });
+    let mut db = Database::connect(opts)
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    metrics::install(&mut db);
+
+    let mut demo_token = None;
+    if sqlite {
+        // The embedded database migrates itself; PostgreSQL is migrated by `migration up`.
+        let target = migration::runner::Target {
+            db: db.clone(),
+            url: url.clone(),
+        };
+        migration::runner::up(&target, None, migration::runner::Timeouts::default())
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        if embedded {
+            let tenant = service::demo::ensure(&db)
+                .await
+                .map_err(|e| StartupError::Database(e.to_string()))?;
+            if let Some(t) = tenant {
+                let token = keys
+                    .sign(
+                        &t.organization_id,
+                        &t.user_id,
+                        Duration::from_secs(30 * 24 * 3600),
+                    )
+                    .map_err(|e| StartupError::Config(e.to_string()))?;
+                demo_token = Some(token);
+            }
+        }
+    }
+
+    let schema = graphql::builder().data(db.clone()).finish();
+    let state = Arc::new(http::AppState { schema, db, keys });
+    let acceptor = TcpListener::bind(config.listen_addr.clone())
+        .into_acceptor()
+        .await
+        .map_err(|source| StartupError::Listen {
+            addr: config.listen_addr.clone(),
+            source,
+        })?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| StartupError::Config("the listener has no address".into()))?;
+    let database = if embedded {
+        format!(
+            "{} (embedded default)",
+            config.data_dir.join("inventory.db").display()
+        )
+    } else if sqlite {
+        "SQLite".to_owned()
+    } else {
+        "PostgreSQL".to_owned()
+    };
+    Ok(App {
+        acceptor,
+        state,
+        addr,
+        database,
+        demo_token,
+    })
+}
+
+impl App {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What a person starting the server needs: where it is, and on the embedded default a token.
+    pub fn print_banner(&self) {
+        println!(
+            "digital-asset inventory API listening on http://{}",
+            self.addr
+        );
+        println!("  GraphiQL:  http://{}/graphql", self.addr);
+        println!("  database:  {}", self.database);
+        if let Some(token) = &self.demo_token {
+            println!("  demo organization token (30 days); in GraphiQL's Headers tab paste:");
+            println!("  {{\"Authorization\": \"Bearer {token}\"}}");
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish (10 s at most).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let routes = http::routes(self.state).boxed();
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes, shutdown_signal(), Some(Duration::from_secs(10)))
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// The token secret: AUTH_JWT_SECRET, or on the embedded default one generated once and kept in
+/// the data folder (so printed tokens survive a restart).
+fn secret(config: &Config) -> Result<String, StartupError> {
+    if let Some(secret) = config.auth_jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+        if secret.len() < 16 {
+            return Err(StartupError::Config(
+                "AUTH_JWT_SECRET must be at least 16 characters".into(),
+            ));
+        }
+        return Ok(secret.to_owned());
+    }
+    if !config.is_embedded() {
+        return Err(StartupError::Config(
+            "AUTH_JWT_SECRET is required with DATABASE_URL (only the embedded default generates one)".into(),
+        ));
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join(".jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().to_owned());
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}

@@ -1,0 +1,208 @@
+//! Data-processing activities and their links to digital assets.
+
+use std::collections::HashSet;
+
+use entity::data_processing_activities::{self as activities, Column, Entity, Model};
+use entity::data_processing_activity_digital_assets as links;
+use entity::digital_assets;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
+};
+
+use crate::{ServiceError, Tenant, new_id, scope, time};
+
+/// The tenant's activities, by name.
+pub async fn list(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<Model>, ServiceError> {
+    Ok(scope::find::<Entity>(tenant)
+        .order_by_asc(Column::Name)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// One of the tenant's activities, or NOT_FOUND.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Model, ServiceError> {
+    scope::find::<Entity>(tenant)
+        .filter(Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("data-processing activity"))
+}
+
+async fn asset(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<digital_assets::Model, ServiceError> {
+    crate::assets::get(db, tenant, id)
+        .await?
+        .ok_or(ServiceError::NotFound("digital asset"))
+}
+
+/// Links an asset to an activity, both the tenant's; linking twice is no error.
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
+pub async fn link(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    activity_id: &str,
+    asset_id: &str,
+) -> Result<(), ServiceError> {
+    get(db, tenant, activity_id).await?;
+    asset(db, tenant, asset_id).await?;
+    insert_links(db, activity_id, std::iter::once(asset_id.to_owned())).await
+}
+
+/// Unlinks an asset from an activity, both the tenant's; unlinking twice is no error.
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
+pub async fn unlink(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    activity_id: &str,
+    asset_id: &str,
+) -> Result<(), ServiceError> {
+    get(db, tenant, activity_id).await?;
+    asset(db, tenant, asset_id).await?;
+    links::Entity::delete_many()
+        .filter(links::Column::ActivityId.eq(activity_id))
+        .filter(links::Column::DigitalAssetId.eq(asset_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Makes `asset_ids` exactly the activity's assets, in one transaction: any unknown (or another
+/// organization's) id changes nothing. Returns the assets, by name.
+#[tracing::instrument(skip(db, asset_ids), fields(org = %tenant.organization_id, count = asset_ids.len()))]
+pub async fn sync<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &Tenant,
+    activity_id: &str,
+    asset_ids: &[String],
+) -> Result<Vec<digital_assets::Model>, ServiceError> {
+    let wanted: Vec<String> = {
+        let mut seen = HashSet::new();
+        asset_ids
+            .iter()
+            .filter(|id| seen.insert(*id))
+            .cloned()
+            .collect()
+    };
+    let txn = db.begin().await?;
+    get(&txn, tenant, activity_id).await?;
+    let mut assets = crate::assets::by_ids(&txn, tenant, &wanted).await?;
+    if assets.len() != wanted.len() {
+        return Err(ServiceError::NotFound("digital asset"));
+    }
+    links::Entity::delete_many()
+        .filter(links::Column::ActivityId.eq(activity_id))
+        .filter(links::Column::DigitalAssetId.is_not_in(wanted.clone()))
+        .exec(&txn)
+        .await?;
+    insert_links(&txn, activity_id, wanted.into_iter()).await?;
+    txn.commit().await?;
+    assets.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    Ok(assets)
+}
+
+async fn insert_links(
+    db: &impl ConnectionTrait,
+    activity_id: &str,
+    asset_ids: impl Iterator<Item = String>,
+) -> Result<(), ServiceError> {
+    let now = time::now();
+    let rows: Vec<links::ActiveModel> = asset_ids
+        .map(|asset_id| links::ActiveModel {
+            id: Set(new_id()),
+            activity_id: Set(activity_id.to_owned()),
+            digital_asset_id: Set(asset_id),
+            created_at: Set(now),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    links::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([links::Column::ActivityId, links::Column::DigitalAssetId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The assets linked to one of the tenant's activities, by name.
+pub async fn assets_for_activity(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    activity_id: &str,
+) -> Result<Vec<digital_assets::Model>, ServiceError> {
+    get(db, tenant, activity_id).await?;
+    Ok(scope::find::<digital_assets::Entity>(tenant)
+        .inner_join(links::Entity)
+        .filter(links::Column::ActivityId.eq(activity_id))
+        .order_by_asc(digital_assets::Column::Name)
+        .order_by_asc(digital_assets::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The activities one of the tenant's assets is linked to, by name.
+pub async fn activities_for_asset(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset_id: &str,
+) -> Result<Vec<Model>, ServiceError> {
+    asset(db, tenant, asset_id).await?;
+    Ok(activities_for_assets(db, tenant, &[asset_id.to_owned()])
+        .await?
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect())
+}
+
+/// For each of `asset_ids`, the tenant's activities it is linked to, as (asset id, activity)
+/// pairs by activity name: one statement for any number of assets.
+pub async fn activities_for_assets(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset_ids: &[String],
+) -> Result<Vec<(String, Model)>, ServiceError> {
+    let rows = scope::find::<Entity>(tenant)
+        .find_also_related(links::Entity)
+        .filter(links::Column::DigitalAssetId.is_in(asset_ids))
+        .order_by_asc(Column::Name)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(activity, link)| link.map(|l| (l.digital_asset_id, activity)))
+        .collect())
+}
+
+/// A new activity of the tenant (activities are managed elsewhere; the demo data uses this).
+pub fn new_activity(
+    tenant: &Tenant,
+    name: &str,
+    description: &str,
+    status: &str,
+) -> activities::ActiveModel {
+    let now = time::now();
+    activities::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(tenant.organization_id.clone()),
+        name: Set(name.to_owned()),
+        description: Set(Some(description.to_owned())),
+        status: Set(status.to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}

@@ -1,0 +1,343 @@
+//! Digital assets: create (with locations, atomically), read, list, update, delete.
+
+use entity::data_processing_activity_digital_assets as links;
+use entity::digital_assets::{self as assets, Column, Entity, Model};
+use entity::sea_orm_active_enums::{AssetType, IntegrationStatus};
+use sea_orm::prelude::DateTimeWithTimeZone;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+};
+use serde_json::Value as Json;
+
+use crate::locations::{self, NewLocation};
+use crate::reference::References;
+use crate::{ServiceError, Tenant, new_id, scope, time, validate};
+
+/// A digital asset to create, with its first locations.
+#[derive(Debug, Clone)]
+pub struct NewAsset {
+    pub name: String,
+    pub asset_type: AssetType,
+    pub description: Option<String>,
+    pub primary_hosting_country_id: Option<String>,
+    pub url: Option<String>,
+    pub technical_owner_id: Option<String>,
+    pub business_owner_id: Option<String>,
+    pub contains_personal_data: bool,
+    pub integration_status: IntegrationStatus,
+    pub last_scanned_at: Option<DateTimeWithTimeZone>,
+    pub discovered_via: Option<String>,
+    pub metadata: Option<Json>,
+    pub locations: Vec<NewLocation>,
+}
+
+/// Changes to an asset: `None` keeps a field, `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct AssetPatch {
+    pub name: Option<String>,
+    pub asset_type: Option<AssetType>,
+    pub description: Option<Option<String>>,
+    pub primary_hosting_country_id: Option<Option<String>>,
+    pub url: Option<Option<String>>,
+    pub technical_owner_id: Option<Option<String>>,
+    pub business_owner_id: Option<Option<String>>,
+    pub contains_personal_data: Option<bool>,
+    pub integration_status: Option<IntegrationStatus>,
+    pub last_scanned_at: Option<Option<DateTimeWithTimeZone>>,
+    pub discovered_via: Option<Option<String>>,
+    pub metadata: Option<Option<Json>>,
+}
+
+/// Which assets to list.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    pub asset_type: Option<AssetType>,
+    pub contains_personal_data: Option<bool>,
+    pub primary_hosting_country_id: Option<String>,
+}
+
+/// Where a page starts: after the asset with this name and id (the list's order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetCursor {
+    pub name: String,
+    pub id: String,
+}
+
+/// One page of assets.
+#[derive(Debug, Clone)]
+pub struct AssetPage {
+    pub assets: Vec<Model>,
+    pub has_next_page: bool,
+    /// Assets matching the filter, across all pages.
+    pub total_count: u64,
+}
+
+/// Largest page.
+pub const MAX_PAGE: u64 = 100;
+
+/// Validates the asset's own optional fields (shared by create and update).
+fn check_texts(
+    description: Option<&str>,
+    url: Option<&str>,
+    discovered_via: Option<&str>,
+    metadata: Option<&Json>,
+) -> Result<(), ServiceError> {
+    validate::optional_text("description", description, 2000)?;
+    validate::url("url", url)?;
+    validate::optional_text("discoveredVia", discovered_via, 100)?;
+    validate::metadata("metadata", metadata)
+}
+
+/// Creates an asset and its locations in one transaction.
+#[tracing::instrument(skip(db, input), fields(org = %tenant.organization_id))]
+pub async fn create<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &Tenant,
+    mut input: NewAsset,
+) -> Result<Model, ServiceError> {
+    let name = validate::required_text("name", &input.name, 1, 255)?;
+    check_texts(
+        input.description.as_deref(),
+        input.url.as_deref(),
+        input.discovered_via.as_deref(),
+        input.metadata.as_ref(),
+    )?;
+    let mut refs = References::default();
+    if let Some(id) = &input.primary_hosting_country_id {
+        refs.countries
+            .push(("primaryHostingCountryId".into(), id.clone()));
+    }
+    for (field, id) in [
+        ("technicalOwnerId", &input.technical_owner_id),
+        ("businessOwnerId", &input.business_owner_id),
+    ] {
+        if let Some(id) = id {
+            refs.users.push((field.into(), id.clone()));
+        }
+    }
+    for (i, location) in input.locations.iter_mut().enumerate() {
+        locations::check_new(&format!("locations[{i}]."), location, &mut refs)?;
+    }
+    refs.check(db, tenant).await?;
+
+    let now = time::now();
+    let id = new_id();
+    let txn = db.begin().await?;
+    let asset = Entity::insert(assets::ActiveModel {
+        id: Set(id.clone()),
+        organization_id: Set(tenant.organization_id.clone()),
+        name: Set(name),
+        r#type: Set(input.asset_type),
+        description: Set(input.description),
+        primary_hosting_country_id: Set(input.primary_hosting_country_id),
+        url: Set(input.url),
+        technical_owner_id: Set(input.technical_owner_id),
+        business_owner_id: Set(input.business_owner_id),
+        contains_personal_data: Set(input.contains_personal_data),
+        integration_status: Set(input.integration_status),
+        last_scanned_at: Set(input.last_scanned_at),
+        discovered_via: Set(input.discovered_via),
+        metadata: Set(input.metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_with_returning(&txn)
+    .await?;
+    for location in input.locations {
+        entity::asset_processing_locations::Entity::insert(locations::active_model(
+            tenant, &id, location,
+        ))
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(asset)
+}
+
+/// One of the tenant's assets, if it exists.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Option<Model>, ServiceError> {
+    Ok(scope::find::<Entity>(tenant)
+        .filter(Column::Id.eq(id))
+        .one(db)
+        .await?)
+}
+
+/// The tenant's assets among `ids` (any order).
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    ids: &[String],
+) -> Result<Vec<Model>, ServiceError> {
+    Ok(scope::find::<Entity>(tenant)
+        .filter(Column::Id.is_in(ids))
+        .all(db)
+        .await?)
+}
+
+/// A page of the tenant's assets matching `filter`, by name then id.
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    filter: &AssetFilter,
+    first: u64,
+    after: Option<&AssetCursor>,
+) -> Result<AssetPage, ServiceError> {
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ServiceError::bad_input(
+            "first",
+            format!("first must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let mut select = scope::find::<Entity>(tenant);
+    if let Some(t) = filter.asset_type {
+        select = select.filter(Column::Type.eq(t));
+    }
+    if let Some(p) = filter.contains_personal_data {
+        select = select.filter(Column::ContainsPersonalData.eq(p));
+    }
+    if let Some(c) = &filter.primary_hosting_country_id {
+        select = select.filter(Column::PrimaryHostingCountryId.eq(c.as_str()));
+    }
+    let total_count = select.clone().count(db).await?;
+    if let Some(c) = after {
+        select = select.filter(
+            Condition::any().add(Column::Name.gt(c.name.as_str())).add(
+                Condition::all()
+                    .add(Column::Name.eq(c.name.as_str()))
+                    .add(Column::Id.gt(c.id.as_str())),
+            ),
+        );
+    }
+    let mut assets = select
+        .order_by_asc(Column::Name)
+        .order_by_asc(Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next_page = assets.len() as u64 > first;
+    assets.truncate(first as usize);
+    Ok(AssetPage {
+        assets,
+        has_next_page,
+        total_count,
+    })
+}
+
+/// Changes one of the tenant's assets.
+#[tracing::instrument(skip(db, patch), fields(org = %tenant.organization_id))]
+pub async fn update(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+    patch: AssetPatch,
+) -> Result<Model, ServiceError> {
+    get(db, tenant, id)
+        .await?
+        .ok_or(ServiceError::NotFound("digital asset"))?;
+    check_texts(
+        patch.description.as_ref().and_then(Option::as_deref),
+        patch.url.as_ref().and_then(Option::as_deref),
+        patch.discovered_via.as_ref().and_then(Option::as_deref),
+        patch.metadata.as_ref().and_then(Option::as_ref),
+    )?;
+    let mut refs = References::default();
+    let mut change = assets::ActiveModel {
+        updated_at: Set(time::now()),
+        ..Default::default()
+    };
+    if let Some(name) = patch.name {
+        change.name = Set(validate::required_text("name", &name, 1, 255)?);
+    }
+    if let Some(t) = patch.asset_type {
+        change.r#type = Set(t);
+    }
+    if let Some(v) = patch.description {
+        change.description = Set(v);
+    }
+    if let Some(v) = patch.primary_hosting_country_id {
+        if let Some(id) = &v {
+            refs.countries
+                .push(("primaryHostingCountryId".into(), id.clone()));
+        }
+        change.primary_hosting_country_id = Set(v);
+    }
+    if let Some(v) = patch.url {
+        change.url = Set(v);
+    }
+    if let Some(v) = patch.technical_owner_id {
+        if let Some(id) = &v {
+            refs.users.push(("technicalOwnerId".into(), id.clone()));
+        }
+        change.technical_owner_id = Set(v);
+    }
+    if let Some(v) = patch.business_owner_id {
+        if let Some(id) = &v {
+            refs.users.push(("businessOwnerId".into(), id.clone()));
+        }
+        change.business_owner_id = Set(v);
+    }
+    if let Some(v) = patch.contains_personal_data {
+        change.contains_personal_data = Set(v);
+    }
+    if let Some(v) = patch.integration_status {
+        change.integration_status = Set(v);
+    }
+    if let Some(v) = patch.last_scanned_at {
+        change.last_scanned_at = Set(v);
+    }
+    if let Some(v) = patch.discovered_via {
+        change.discovered_via = Set(v);
+    }
+    if let Some(v) = patch.metadata {
+        change.metadata = Set(v);
+    }
+    refs.check(db, tenant).await?;
+    scope::update::<Entity>(tenant)
+        .set(change)
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ServiceError::NotFound("digital asset"))
+}
+
+/// Deletes one of the tenant's assets and its locations; CONFLICT while it is linked to
+/// activities. Returns the asset as it was.
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
+pub async fn delete<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Model, ServiceError> {
+    let txn = db.begin().await?;
+    let asset = get(&txn, tenant, id)
+        .await?
+        .ok_or(ServiceError::NotFound("digital asset"))?;
+    let linked = links::Entity::find()
+        .filter(links::Column::DigitalAssetId.eq(id))
+        .count(&txn)
+        .await?;
+    if linked > 0 {
+        let noun = if linked == 1 {
+            "activity"
+        } else {
+            "activities"
+        };
+        return Err(ServiceError::Conflict(format!(
+            "the digital asset is linked to {linked} data-processing {noun}; unlink it before deleting it"
+        )));
+    }
+    scope::delete::<Entity>(tenant)
+        .filter(Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(asset)
+}

@@ -1,0 +1,274 @@
+//! Where an asset is hosted or processed: country, role, purpose and transfer mechanism.
+
+use entity::asset_processing_locations::{self as locations, Column, Entity, Model};
+use entity::digital_assets;
+use entity::sea_orm_active_enums::LocationRole;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
+};
+use serde_json::Value as Json;
+
+use crate::reference::References;
+use crate::{ServiceError, Tenant, new_id, scope, time, validate};
+
+/// A location to add (to a new or an existing asset).
+#[derive(Debug, Clone)]
+pub struct NewLocation {
+    pub service: String,
+    pub country_id: String,
+    pub location_role: LocationRole,
+    pub purpose_id: Option<String>,
+    pub purpose_text: Option<String>,
+    pub transfer_mechanism_id: Option<String>,
+    pub is_active: bool,
+    pub metadata: Option<Json>,
+}
+
+/// Changes to a location: `None` keeps a field, `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct LocationPatch {
+    pub service: Option<String>,
+    pub country_id: Option<String>,
+    pub location_role: Option<LocationRole>,
+    pub purpose_id: Option<Option<String>>,
+    pub purpose_text: Option<Option<String>>,
+    pub transfer_mechanism_id: Option<Option<String>>,
+    pub is_active: Option<bool>,
+    pub metadata: Option<Option<Json>>,
+}
+
+/// Validates `location` (its fields named under `prefix`, e.g. `locations[1].`), trims its
+/// service, and adds its references to `refs`.
+pub(crate) fn check_new(
+    prefix: &str,
+    location: &mut NewLocation,
+    refs: &mut References,
+) -> Result<(), ServiceError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    location.service = validate::required_text(&field("service"), &location.service, 1, 500)?;
+    validate::optional_text(&field("purposeText"), location.purpose_text.as_deref(), 500)?;
+    validate::metadata(&field("metadata"), location.metadata.as_ref())?;
+    require_purpose(
+        prefix,
+        location.purpose_id.as_deref(),
+        location.purpose_text.as_deref(),
+    )?;
+    refs.countries
+        .push((field("countryId"), location.country_id.clone()));
+    if let Some(id) = &location.purpose_id {
+        refs.purposes.push((field("purposeId"), id.clone()));
+    }
+    if let Some(id) = &location.transfer_mechanism_id {
+        refs.mechanisms
+            .push((field("transferMechanismId"), id.clone()));
+    }
+    Ok(())
+}
+
+/// A location states why data is there: a purpose of the organization, or a text.
+fn require_purpose(prefix: &str, id: Option<&str>, text: Option<&str>) -> Result<(), ServiceError> {
+    let has_text = text.is_some_and(|t| !t.trim().is_empty());
+    if id.is_none() && !has_text {
+        return Err(ServiceError::bad_input(
+            &format!("{prefix}purposeId"),
+            format!("{prefix}purposeId or {prefix}purposeText is required"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn active_model(
+    tenant: &Tenant,
+    asset_id: &str,
+    location: NewLocation,
+) -> locations::ActiveModel {
+    let now = time::now();
+    locations::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(tenant.organization_id.clone()),
+        digital_asset_id: Set(asset_id.to_owned()),
+        service: Set(location.service),
+        purpose_id: Set(location.purpose_id),
+        purpose_text: Set(location.purpose_text),
+        country_id: Set(location.country_id),
+        location_role: Set(location.location_role),
+        transfer_mechanism_id: Set(location.transfer_mechanism_id),
+        is_active: Set(location.is_active),
+        metadata: Set(location.metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// Adds locations to one of the tenant's assets, all or none.
+#[tracing::instrument(skip(db, locations), fields(org = %tenant.organization_id, count = locations.len()))]
+pub async fn add<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &Tenant,
+    asset_id: &str,
+    mut locations: Vec<NewLocation>,
+) -> Result<Vec<Model>, ServiceError> {
+    let mut refs = References::default();
+    for (i, location) in locations.iter_mut().enumerate() {
+        check_new(&format!("locations[{i}]."), location, &mut refs)?;
+    }
+    let txn = db.begin().await?;
+    scope::find::<digital_assets::Entity>(tenant)
+        .filter(digital_assets::Column::Id.eq(asset_id))
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("digital asset"))?;
+    refs.check(&txn, tenant).await?;
+    let mut added = Vec::with_capacity(locations.len());
+    for location in locations {
+        added.push(
+            Entity::insert(active_model(tenant, asset_id, location))
+                .exec_with_returning(&txn)
+                .await?,
+        );
+    }
+    txn.commit().await?;
+    Ok(added)
+}
+
+/// Changes one of the tenant's locations.
+#[tracing::instrument(skip(db, patch), fields(org = %tenant.organization_id))]
+pub async fn update<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    tenant: &Tenant,
+    id: &str,
+    patch: LocationPatch,
+) -> Result<Model, ServiceError> {
+    let current = get(db, tenant, id).await?;
+    let mut refs = References::default();
+    let mut change = locations::ActiveModel {
+        updated_at: Set(time::now()),
+        ..Default::default()
+    };
+    if let Some(service) = patch.service {
+        change.service = Set(validate::required_text("service", &service, 1, 500)?);
+    }
+    if let Some(country) = patch.country_id {
+        refs.countries.push(("countryId".into(), country.clone()));
+        change.country_id = Set(country);
+    }
+    if let Some(role) = patch.location_role {
+        change.location_role = Set(role);
+    }
+    if let Some(purpose) = patch.purpose_id {
+        if let Some(id) = &purpose {
+            refs.purposes.push(("purposeId".into(), id.clone()));
+        }
+        change.purpose_id = Set(purpose);
+    }
+    if let Some(text) = patch.purpose_text {
+        validate::optional_text("purposeText", text.as_deref(), 500)?;
+        change.purpose_text = Set(text);
+    }
+    if let Some(mechanism) = patch.transfer_mechanism_id {
+        if let Some(id) = &mechanism {
+            refs.mechanisms
+                .push(("transferMechanismId".into(), id.clone()));
+        }
+        change.transfer_mechanism_id = Set(mechanism);
+    }
+    if let Some(active) = patch.is_active {
+        change.is_active = Set(active);
+    }
+    if let Some(metadata) = patch.metadata {
+        validate::metadata("metadata", metadata.as_ref())?;
+        change.metadata = Set(metadata);
+    }
+    let purpose_id = match &change.purpose_id {
+        sea_orm::ActiveValue::Set(v) => v.clone(),
+        _ => current.purpose_id.clone(),
+    };
+    let purpose_text = match &change.purpose_text {
+        sea_orm::ActiveValue::Set(v) => v.clone(),
+        _ => current.purpose_text.clone(),
+    };
+    require_purpose("", purpose_id.as_deref(), purpose_text.as_deref())?;
+    refs.check(db, tenant).await?;
+    save(db, tenant, id, change).await
+}
+
+/// Marks one of the tenant's locations inactive (idempotent).
+pub async fn deactivate(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Model, ServiceError> {
+    get(db, tenant, id).await?;
+    let change = locations::ActiveModel {
+        is_active: Set(false),
+        updated_at: Set(time::now()),
+        ..Default::default()
+    };
+    save(db, tenant, id, change).await
+}
+
+async fn save(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+    change: locations::ActiveModel,
+) -> Result<Model, ServiceError> {
+    scope::update::<Entity>(tenant)
+        .set(change)
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ServiceError::NotFound("processing location"))
+}
+
+/// One of the tenant's locations.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Model, ServiceError> {
+    scope::find::<Entity>(tenant)
+        .filter(Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("processing location"))
+}
+
+/// The locations of the tenant's assets among `asset_ids`, oldest first.
+pub async fn for_assets(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset_ids: &[String],
+    include_inactive: bool,
+) -> Result<Vec<Model>, ServiceError> {
+    let mut select = scope::find::<Entity>(tenant).filter(Column::DigitalAssetId.is_in(asset_ids));
+    if !include_inactive {
+        select = select.filter(Column::IsActive.eq(true));
+    }
+    Ok(select
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The tenant's locations in a country, oldest first; `is_active` filters when given.
+pub async fn by_country(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    country_id: &str,
+    is_active: Option<bool>,
+) -> Result<Vec<Model>, ServiceError> {
+    let mut select = scope::find::<Entity>(tenant).filter(Column::CountryId.eq(country_id));
+    if let Some(active) = is_active {
+        select = select.filter(Column::IsActive.eq(active));
+    }
+    Ok(select
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
