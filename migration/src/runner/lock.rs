@@ -1,6 +1,7 @@
 //! The PostgreSQL advisory lock that lets any number of runners start at once: one migrates,
 //! the others wait, then find nothing pending.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use sea_orm_migration::sea_orm::sqlx::{self, Connection, PgConnection};
@@ -23,9 +24,27 @@ impl MigrationLock {
     /// `pg_advisory_lock` would wait inside a session that `CREATE INDEX CONCURRENTLY` of the
     /// holder must wait for in turn: a deadlock.
     pub async fn acquire(url: &str, timeout: Duration) -> Result<Self, RunnerError> {
+        let never = || async { Ok(false) };
+        match Self::acquire_unless(url, timeout, never).await? {
+            Some(lock) => Ok(lock),
+            None => Err(RunnerError::LockTimeout(timeout)),
+        }
+    }
+
+    /// Like [`acquire`](Self::acquire), but between polls asks `done` whether the work is
+    /// already done (another runner finished it), and then returns `None` without the lock.
+    pub async fn acquire_unless<F, Fut>(
+        url: &str,
+        timeout: Duration,
+        mut done: F,
+    ) -> Result<Option<Self>, RunnerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<bool, RunnerError>>,
+    {
         let mut conn = PgConnection::connect(url).await.map_err(db_err)?;
         let start = Instant::now();
-        let mut delay = Duration::from_millis(50);
+        let mut delay = Duration::from_millis(25);
         let mut told = false;
         loop {
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -35,7 +54,7 @@ impl MigrationLock {
                 .map_err(db_err)?;
             if got {
                 info!(waited = ?start.elapsed(), "migration lock taken");
-                return Ok(Self { conn });
+                return Ok(Some(Self { conn }));
             }
             if start.elapsed() + delay > timeout {
                 let _ = conn.close().await;
@@ -46,9 +65,14 @@ impl MigrationLock {
                 told = true;
             }
             // Spread the pollers so they do not wake in step.
-            let jitter = Duration::from_millis(u64::from(std::process::id() % 37));
+            let jitter = Duration::from_millis(u64::from(std::process::id() % 17));
             tokio::time::sleep(delay + jitter).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            delay = (delay * 2).min(Duration::from_millis(250));
+            if done().await? {
+                info!(waited = ?start.elapsed(), "another runner did the work");
+                let _ = conn.close().await;
+                return Ok(None);
+            }
         }
     }
 
