@@ -28,21 +28,19 @@ pub async fn get(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Model, ServiceError> {
-    scope::find::<Entity>(tenant)
-        .filter(Column::Id.eq(id))
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("data-processing activity"))
+    scope::get::<Entity>(db, tenant, id).await
 }
 
-async fn asset(
+/// NOT_FOUND unless both the activity and the asset are the tenant's.
+async fn both_owned(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
-    id: &str,
-) -> Result<digital_assets::Model, ServiceError> {
-    crate::assets::get(db, tenant, id)
-        .await?
-        .ok_or(ServiceError::NotFound("digital asset"))
+    activity_id: &str,
+    asset_id: &str,
+) -> Result<(), ServiceError> {
+    get(db, tenant, activity_id).await?;
+    scope::get::<digital_assets::Entity>(db, tenant, asset_id).await?;
+    Ok(())
 }
 
 /// Links an asset to an activity, both the tenant's; linking twice is no error.
@@ -53,8 +51,7 @@ pub async fn link(
     activity_id: &str,
     asset_id: &str,
 ) -> Result<(), ServiceError> {
-    get(db, tenant, activity_id).await?;
-    asset(db, tenant, asset_id).await?;
+    both_owned(db, tenant, activity_id, asset_id).await?;
     insert_links(db, activity_id, std::iter::once(asset_id.to_owned())).await
 }
 
@@ -66,8 +63,7 @@ pub async fn unlink(
     activity_id: &str,
     asset_id: &str,
 ) -> Result<(), ServiceError> {
-    get(db, tenant, activity_id).await?;
-    asset(db, tenant, asset_id).await?;
+    both_owned(db, tenant, activity_id, asset_id).await?;
     links::Entity::delete_many()
         .filter(links::Column::ActivityId.eq(activity_id))
         .filter(links::Column::DigitalAssetId.eq(asset_id))
@@ -160,7 +156,7 @@ pub async fn activities_for_asset(
     tenant: &Tenant,
     asset_id: &str,
 ) -> Result<Vec<Model>, ServiceError> {
-    asset(db, tenant, asset_id).await?;
+    scope::get::<digital_assets::Entity>(db, tenant, asset_id).await?;
     Ok(activities_for_assets(db, tenant, &[asset_id.to_owned()])
         .await?
         .into_iter()

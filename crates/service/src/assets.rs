@@ -237,9 +237,7 @@ pub async fn update(
     id: &str,
     patch: AssetPatch,
 ) -> Result<Model, ServiceError> {
-    get(db, tenant, id)
-        .await?
-        .ok_or(ServiceError::NotFound("digital asset"))?;
+    scope::get::<Entity>(db, tenant, id).await?;
     check_texts(
         patch.description.as_ref().and_then(Option::as_deref),
         patch.url.as_ref().and_then(Option::as_deref),
@@ -298,14 +296,7 @@ pub async fn update(
         change.metadata = Set(v);
     }
     refs.check(db, tenant).await?;
-    scope::update::<Entity>(tenant)
-        .set(change)
-        .filter(Column::Id.eq(id))
-        .exec_with_returning(db)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(ServiceError::NotFound("digital asset"))
+    scope::update_by_id::<Entity, _>(db, tenant, id, change).await
 }
 
 /// Deletes one of the tenant's assets and its locations; CONFLICT while it is linked to
@@ -317,9 +308,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     id: &str,
 ) -> Result<Model, ServiceError> {
     let txn = db.begin().await?;
-    let asset = get(&txn, tenant, id)
-        .await?
-        .ok_or(ServiceError::NotFound("digital asset"))?;
+    let asset = scope::get::<Entity>(&txn, tenant, id).await?;
     let linked = links::Entity::find()
         .filter(links::Column::DigitalAssetId.eq(id))
         .count(&txn)

@@ -114,11 +114,7 @@ pub async fn add<C: ConnectionTrait + TransactionTrait>(
         check_new(&format!("locations[{i}]."), location, &mut refs)?;
     }
     let txn = db.begin().await?;
-    scope::find::<digital_assets::Entity>(tenant)
-        .filter(digital_assets::Column::Id.eq(asset_id))
-        .one(&txn)
-        .await?
-        .ok_or(ServiceError::NotFound("digital asset"))?;
+    scope::get::<digital_assets::Entity>(&txn, tenant, asset_id).await?;
     refs.check(&txn, tenant).await?;
     let mut added = Vec::with_capacity(locations.len());
     for location in locations {
@@ -214,14 +210,7 @@ async fn save(
     id: &str,
     change: locations::ActiveModel,
 ) -> Result<Model, ServiceError> {
-    scope::update::<Entity>(tenant)
-        .set(change)
-        .filter(Column::Id.eq(id))
-        .exec_with_returning(db)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(ServiceError::NotFound("processing location"))
+    scope::update_by_id::<Entity, _>(db, tenant, id, change).await
 }
 
 /// One of the tenant's locations.
@@ -230,11 +219,7 @@ pub async fn get(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Model, ServiceError> {
-    scope::find::<Entity>(tenant)
-        .filter(Column::Id.eq(id))
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("processing location"))
+    scope::get::<Entity>(db, tenant, id).await
 }
 
 /// The locations of the tenant's assets among `asset_ids`, oldest first.

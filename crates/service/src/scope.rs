@@ -4,7 +4,12 @@
 use entity::{
     asset_processing_locations, data_processing_activities, digital_assets, purposes, users,
 };
-use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, QueryFilter, Select,
+    UpdateMany,
+};
+
+use crate::ServiceError;
 
 /// Who is calling: the token's organization and user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,26 +29,34 @@ impl Tenant {
 
 /// A table whose rows belong to one organization.
 pub trait TenantOwned: EntityTrait {
+    /// What a row is called in messages ("digital asset").
+    const NAME: &'static str;
     /// The column naming the owning organization.
     fn owner() -> Self::Column;
+    /// The primary key.
+    fn id() -> Self::Column;
 }
 
 macro_rules! tenant_owned {
-    ($($module:ident),*) => {$(
+    ($($module:ident => $name:literal),* $(,)?) => {$(
         impl TenantOwned for $module::Entity {
+            const NAME: &'static str = $name;
             fn owner() -> Self::Column {
                 $module::Column::OrganizationId
+            }
+            fn id() -> Self::Column {
+                $module::Column::Id
             }
         }
     )*};
 }
 
 tenant_owned!(
-    digital_assets,
-    asset_processing_locations,
-    data_processing_activities,
-    purposes,
-    users
+    digital_assets => "digital asset",
+    asset_processing_locations => "processing location",
+    data_processing_activities => "data-processing activity",
+    purposes => "purpose",
+    users => "user",
 );
 
 /// `SELECT … WHERE organization_id = tenant`.
@@ -59,4 +72,38 @@ pub fn update<E: TenantOwned>(tenant: &Tenant) -> UpdateMany<E> {
 /// `DELETE … WHERE organization_id = tenant`.
 pub fn delete<E: TenantOwned>(tenant: &Tenant) -> DeleteMany<E> {
     E::delete_many().filter(E::owner().eq(tenant.organization_id.as_str()))
+}
+
+/// One of the tenant's rows by id, or NOT_FOUND.
+pub async fn get<E: TenantOwned>(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<E::Model, ServiceError> {
+    find::<E>(tenant)
+        .filter(E::id().eq(id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound(E::NAME))
+}
+
+/// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND.
+pub async fn update_by_id<E, A>(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+    change: A,
+) -> Result<E::Model, ServiceError>
+where
+    E: TenantOwned,
+    A: ActiveModelTrait<Entity = E>,
+{
+    update::<E>(tenant)
+        .set(change)
+        .filter(E::id().eq(id))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ServiceError::NotFound(E::NAME))
 }

@@ -316,3 +316,72 @@ fragment FullType on __Type { kind name description fields(includeDeprecated: tr
 fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
 fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }";
+
+#[tokio::test]
+async fn a_database_failure_is_answered_without_database_text() {
+    let Some(api) = Api::start(Backend::Postgres).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let conn = api.db.connect().await;
+    // Break the schema under the running server.
+    exec(
+        &conn,
+        "ALTER TABLE digital_assets RENAME COLUMN url TO url_moved",
+    )
+    .await;
+    let answer = api
+        .gql(
+            &org.token,
+            "{ digitalAssets { totalCount nodes { url } } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.code(), "INTERNAL_SERVER_ERROR", "{:#}", answer.body);
+    assert_eq!(answer.message(), "internal server error");
+    let error = &answer.body["errors"][0];
+    let text = format!("{} {}", error["message"], error["extensions"]).to_lowercase();
+    for leak in [
+        "column",
+        "url_moved",
+        "digital_assets",
+        "sqlx",
+        "postgres",
+        "select",
+        "exist",
+    ] {
+        assert!(!text.contains(leak), "`{leak}` leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_gracefully() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    migration(&db.url, &["up"]).await.success();
+    let (mut child, base, _) = start_api(
+        &[("DATABASE_URL", &db.url), ("AUTH_JWT_SECRET", SECRET)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let pid = child.id().expect("a running server").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .expect("stops within 15 s")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -468,3 +468,31 @@ async fn killing_up_mid_migration_and_rerunning_it_leaves_a_correct_schema() {
         migration(&db.url, &["reset", "--yes"]).await.success();
     }
 }
+
+#[tokio::test]
+async fn log_format_json_writes_json_lines_to_stderr_and_keeps_stdout_for_the_answer() {
+    let db = TestDb::sqlite();
+    let out = tokio::process::Command::new(binary("migration"))
+        .args(["-v", "up", "--json"])
+        .env("DATABASE_URL", &db.url)
+        .env("LOG_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let answer: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(answer["applied"].as_array().map(Vec::len), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "-v logs progress");
+    for line in lines {
+        let log: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            log["level"].is_string() && log["fields"].is_object(),
+            "{line}"
+        );
+    }
+}
