@@ -177,9 +177,11 @@ async fn postgres_catalogs(
     applied: &[String],
 ) -> Result<(Catalog, Catalog), DbErr> {
     let txn = target.db.begin().await?;
-    let live_schema: String = query_strings(&txn, "SELECT current_schema()::text", vec![])
+    let stmt = Statement::from_string(DbBackend::Postgres, "SELECT current_schema()::text");
+    let live_schema: String = text_rows(&txn, stmt, 1)
         .await?
         .into_iter()
+        .flatten()
         .next()
         .unwrap_or_else(|| "public".to_owned());
     let scratch = format!("dai_verify_{}", std::process::id());
@@ -347,16 +349,20 @@ async fn runbook_counts(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>,
     Ok(out)
 }
 
-async fn query_strings(
+/// The first `width` columns of every row, as text.
+async fn text_rows(
     db: &impl ConnectionTrait,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<String>, DbErr> {
-    let stmt = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+    stmt: Statement,
+    width: usize,
+) -> Result<Vec<Vec<String>>, DbErr> {
     db.query_all_raw(stmt)
         .await?
         .iter()
-        .map(|r| r.try_get_by_index::<String>(0))
+        .map(|r| {
+            (0..width)
+                .map(|i| r.try_get_by_index::<String>(i))
+                .collect()
+        })
         .collect()
 }
 
@@ -366,16 +372,11 @@ async fn query_pairs(
     values: Vec<Value>,
 ) -> Result<Vec<(String, String)>, DbErr> {
     let stmt = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
-    db.query_all_raw(stmt)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get_by_index::<String>(0)?,
-                r.try_get_by_index::<String>(1)?,
-            ))
-        })
-        .collect()
+    let rows = text_rows(db, stmt, 2).await?;
+    Ok(rows
+        .into_iter()
+        .map(|mut r| (r.remove(0), r.remove(0)))
+        .collect())
 }
 
 async fn query_triples(
@@ -383,15 +384,9 @@ async fn query_triples(
     sql: &str,
 ) -> Result<Vec<(String, String, String)>, DbErr> {
     let stmt = Statement::from_string(db.get_database_backend(), sql.to_owned());
-    db.query_all_raw(stmt)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get_by_index::<String>(0)?,
-                r.try_get_by_index::<String>(1)?,
-                r.try_get_by_index::<String>(2)?,
-            ))
-        })
-        .collect()
+    let rows = text_rows(db, stmt, 3).await?;
+    Ok(rows
+        .into_iter()
+        .map(|mut r| (r.remove(0), r.remove(0), r.remove(0)))
+        .collect())
 }
