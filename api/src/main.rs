@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// GraphQL responses are trees of small allocations; mimalloc serves them far cheaper than
+/// glibc malloc under many threads (see the commit measuring it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = api::config::Cli::parse();
