@@ -195,7 +195,7 @@ pub async fn deactivate(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Model, ServiceError> {
-    get(db, tenant, id).await?;
+    // The scoped update answers NOT_FOUND itself.
     let change = locations::ActiveModel {
         is_active: Set(false),
         updated_at: Set(time::now()),

@@ -91,52 +91,59 @@ impl References {
         db: &impl ConnectionTrait,
         tenant: &Tenant,
     ) -> Result<(), ServiceError> {
-        if !self.countries.is_empty() {
-            let found = ids_in(
-                countries::Entity::find()
-                    .select_only()
-                    .column(countries::Column::Id)
-                    .filter(countries::Column::Id.is_in(unique(&self.countries))),
-                db,
-            )
-            .await?;
-            missing(&self.countries, &found, "country")?;
-        }
-        if !self.mechanisms.is_empty() {
-            let found = ids_in(
-                transfer_mechanisms::Entity::find()
-                    .select_only()
-                    .column(transfer_mechanisms::Column::Id)
-                    .filter(transfer_mechanisms::Column::Id.is_in(unique(&self.mechanisms))),
-                db,
-            )
-            .await?;
-            missing(&self.mechanisms, &found, "transfer mechanism")?;
-        }
-        if !self.users.is_empty() {
-            let found = ids_in(
-                scope::find::<users::Entity>(tenant)
-                    .select_only()
-                    .column(users::Column::Id)
-                    .filter(users::Column::Id.is_in(unique(&self.users))),
-                db,
-            )
-            .await?;
-            missing(&self.users, &found, "user")?;
-        }
-        if !self.purposes.is_empty() {
-            let found = ids_in(
-                scope::find::<purposes::Entity>(tenant)
-                    .select_only()
-                    .column(purposes::Column::Id)
-                    .filter(purposes::Column::Id.is_in(unique(&self.purposes))),
-                db,
-            )
-            .await?;
-            missing(&self.purposes, &found, "purpose")?;
-        }
-        Ok(())
+        let countries = countries::Entity::find();
+        check_ids(
+            db,
+            countries,
+            countries::Column::Id,
+            &self.countries,
+            "country",
+        )
+        .await?;
+        let mechanisms = transfer_mechanisms::Entity::find();
+        check_ids(
+            db,
+            mechanisms,
+            transfer_mechanisms::Column::Id,
+            &self.mechanisms,
+            "transfer mechanism",
+        )
+        .await?;
+        let users = scope::find::<users::Entity>(tenant);
+        check_ids(db, users, users::Column::Id, &self.users, "user").await?;
+        let purposes = scope::find::<purposes::Entity>(tenant);
+        check_ids(
+            db,
+            purposes,
+            purposes::Column::Id,
+            &self.purposes,
+            "purpose",
+        )
+        .await
     }
+}
+
+/// BAD_USER_INPUT naming the first of `refs` that `select` (already scoped where it must be)
+/// does not find by `id`; one query, none when `refs` is empty.
+async fn check_ids<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: sea_orm::Select<E>,
+    id: E::Column,
+    refs: &[(String, String)],
+    what: &str,
+) -> Result<(), ServiceError> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let found = ids_in(
+        select
+            .select_only()
+            .column(id)
+            .filter(id.is_in(unique(refs))),
+        db,
+    )
+    .await?;
+    missing(refs, &found, what)
 }
 
 fn unique(refs: &[(String, String)]) -> Vec<String> {
