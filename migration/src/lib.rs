@@ -3,11 +3,13 @@
 pub use sea_orm_migration::prelude::*;
 
 mod columns;
+mod online_index;
 pub mod reference;
 
 pub mod m20251109_000001_create_reference_tables;
 pub mod m20251109_000002_seed_reference_data;
 pub mod m20251205_152202_add_digital_asset_models;
+pub mod m20261124_100000_add_lookup_indexes;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -20,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251109_000001_create_reference_tables::Migration),
             Box::new(m20251109_000002_seed_reference_data::Migration),
             Box::new(m20251205_152202_add_digital_asset_models::Migration),
+            Box::new(m20261124_100000_add_lookup_indexes::Migration),
         ]
     }
 }

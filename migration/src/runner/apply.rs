@@ -161,9 +161,8 @@ async fn rehearse_down(
                 holding.push(format!("{table}: {rows} rows"));
             }
         }
-        if migration.use_transaction() != Some(false) {
-            migration.down(&SchemaManager::new(&txn)).await?;
-        }
+        // Non-transactional migrations take their in-transaction path here (see online_index).
+        migration.down(&SchemaManager::new(&txn)).await?;
     }
     txn.rollback().await?;
     Ok(holding)

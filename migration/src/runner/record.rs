@@ -1,7 +1,9 @@
 //! The SQL a migration would run, obtained by running the migration itself against a connection
 //! that records statements instead of executing them (sea-orm's mock database).
 
-use sea_orm_migration::sea_orm::{DbBackend, DbErr, MockDatabase, MockExecResult, Schema};
+use sea_orm_migration::sea_orm::{
+    DbBackend, DbErr, MockDatabase, MockExecResult, Schema, TransactionTrait,
+};
 use sea_orm_migration::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager, seaql_migrations};
 
@@ -26,12 +28,18 @@ async fn recorded(
         .append_exec_results(std::iter::repeat_n(done, MAX_STATEMENTS))
         .into_connection();
     {
-        let manager = SchemaManager::new(&conn);
+        // A migration that runs without a transaction (CREATE INDEX CONCURRENTLY) is recorded as
+        // it runs inside one: the script is for `psql -1`, and inside a transaction such a
+        // migration uses the plain statements.
+        let txn = conn.begin().await?;
+        let manager = SchemaManager::new(&txn);
         if up {
             migration.up(&manager).await?;
         } else {
             migration.down(&manager).await?;
         }
+        drop(manager);
+        txn.commit().await?;
     }
     Ok(conn
         .into_transaction_log()
@@ -84,6 +92,13 @@ pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerE
             continue;
         }
         script.push_str(&format!("\n-- {} (up)\n", migration.name()));
+        if migration.use_transaction() == Some(false) && backend == DbBackend::Postgres {
+            script.push_str(
+                "-- `migration up` runs this one outside a transaction and builds its indexes\n\
+                 -- CONCURRENTLY (writes continue); here they are built in the transaction,\n\
+                 -- which blocks writes to the tables while they build.\n",
+            );
+        }
         for sql in recorded(backend, migration.as_ref(), true).await? {
             script.push_str(&format!("{sql};\n"));
         }

@@ -28,7 +28,8 @@ async fn down_of_the_asset_migration_keeps_the_reference_tables(backend: Backend
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down"]).await.success();
+    // The lookup indexes, then the asset tables.
+    migration(&db.url, &["down", "-n", "2"]).await.success();
     assert_eq!(
         user_tables(&conn, backend).await,
         [
@@ -57,7 +58,7 @@ async fn up_down_up_round_trips(backend: Backend) {
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down"]).await.success();
+    migration(&db.url, &["down", "-n", "2"]).await.success();
     migration(&db.url, &["up"]).await.success();
     if backend == Backend::Postgres {
         assert_eq!(runbook_counts(&conn).await, expected_counts());
@@ -71,11 +72,56 @@ async fn up_down_up_round_trips(backend: Backend) {
     exec(&conn, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
 }
 
+/// Index names of the lookup-index migration that exist.
+async fn lookup_indexes(conn: &DatabaseConnection, backend: Backend) -> Vec<String> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname IN
+             ('idx_asset_locations_digital_asset_id', 'idx_asset_locations_purpose_id',
+              'idx_digital_assets_technical_owner_id', 'idx_digital_assets_business_owner_id',
+              'idx_digital_assets_org_name_id') ORDER BY 1"
+        }
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN
+             ('idx_asset_locations_digital_asset_id', 'idx_asset_locations_purpose_id',
+              'idx_digital_assets_technical_owner_id', 'idx_digital_assets_business_owner_id',
+              'idx_digital_assets_org_name_id') ORDER BY 1"
+        }
+    };
+    strings(conn, sql).await
+}
+
+async fn down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them(backend: Backend) {
+    let Some((db, conn)) = migrated(backend).await else {
+        return;
+    };
+    assert_eq!(lookup_indexes(&conn, backend).await.len(), 5);
+    exec(
+        &conn,
+        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
+    )
+    .await;
+    exec(&conn, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
+    // Dropping indexes loses no rows: no --force needed.
+    migration(&db.url, &["down"]).await.success();
+    assert!(lookup_indexes(&conn, backend).await.is_empty());
+    assert_eq!(user_tables(&conn, backend).await.len(), 9);
+    migration(&db.url, &["verify"]).await.success();
+    // Rebuilt on a table that holds rows (CONCURRENTLY on PostgreSQL).
+    migration(&db.url, &["up"]).await.success();
+    assert_eq!(lookup_indexes(&conn, backend).await.len(), 5);
+    migration(&db.url, &["verify"]).await.success();
+    assert_eq!(
+        scalar_i64(&conn, "SELECT count(*) FROM digital_assets").await,
+        1
+    );
+}
+
 async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "3"]).await.success();
+    migration(&db.url, &["down", "-n", "4"]).await.success();
     assert!(user_tables(&conn, backend).await.is_empty());
     migration(&db.url, &["up"]).await.success();
     exec(
@@ -84,7 +130,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     )
     .await;
     // Seeded reference rows go with their migration; an organization is data.
-    let run = migration(&db.url, &["down", "-n", "3"]).await;
+    let run = migration(&db.url, &["down", "-n", "4"]).await;
     assert_eq!(run.code, Some(7), "{run:?}");
     assert!(
         run.stderr.contains("organizations: 1 rows"),
@@ -97,7 +143,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
         9,
         "a refused rollback changes nothing"
     );
-    migration(&db.url, &["down", "-n", "3", "--force"])
+    migration(&db.url, &["down", "-n", "4", "--force"])
         .await
         .success();
     assert!(user_tables(&conn, backend).await.is_empty());
@@ -115,7 +161,7 @@ async fn down_of_the_seed_removes_exactly_the_seeded_rows(backend: Backend) {
         "INSERT INTO countries (id, name, iso_code, gdpr_status) VALUES ('test-zz', 'Testland', 'ZZ', '[\"Third Country\"]')",
     )
     .await;
-    migration(&db.url, &["down", "-n", "2"]).await.success();
+    migration(&db.url, &["down", "-n", "3"]).await.success();
     assert_eq!(
         strings(&conn, "SELECT id FROM countries").await,
         ["test-zz"]
@@ -132,6 +178,7 @@ async fn down_of_the_seed_removes_exactly_the_seeded_rows(backend: Backend) {
 }
 
 on_both_backends!(
+    down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them,
     down_of_the_asset_migration_keeps_the_reference_tables,
     up_down_up_round_trips,
     down_all_the_way_leaves_an_empty_schema,

@@ -1,0 +1,76 @@
+//! Indexes added to tables that may already hold data, without blocking writes to them.
+//!
+//! A migration using these returns `Some(false)` from `use_transaction`: on PostgreSQL, outside a
+//! transaction, the index is built `CONCURRENTLY` (writes go on while it builds). Inside a
+//! transaction (verify's scratch schema, the rollback rehearsal, the `sql up` script meant for
+//! `psql -1`) the plain statement runs instead, which is equivalent on an empty table. Both
+//! forms are idempotent, because a migration without a transaction can stop halfway.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{DatabaseExecutor, DbBackend, Statement};
+
+use crate::columns::index;
+
+/// Whether `manager` runs statements on their own, outside a transaction, on PostgreSQL.
+fn concurrently(manager: &SchemaManager) -> bool {
+    manager.get_database_backend() == DbBackend::Postgres
+        && matches!(manager.get_connection(), DatabaseExecutor::Connection(_))
+}
+
+/// Creates the index `name` on `table (columns)` unless it exists.
+pub async fn create(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    columns: &[&str],
+) -> Result<(), DbErr> {
+    if !concurrently(manager) {
+        let mut stmt = index(name, table, columns);
+        stmt.if_not_exists();
+        return manager.create_index(stmt).await;
+    }
+    let db = manager.get_connection();
+    // An interrupted CREATE INDEX CONCURRENTLY leaves an invalid index of that name behind,
+    // which IF NOT EXISTS would keep: drop it and build again.
+    let invalid = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+             AND NOT i.indisvalid",
+            [name.into()],
+        ))
+        .await?
+        .is_some();
+    if invalid {
+        db.execute_unprepared(&format!("DROP INDEX CONCURRENTLY IF EXISTS \"{name}\""))
+            .await?;
+    }
+    let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    db.execute_unprepared(&format!(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON \"{table}\" ({})",
+        columns.join(", ")
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Drops the index `name` if it exists.
+pub async fn drop(manager: &SchemaManager<'_>, name: &str, table: &str) -> Result<(), DbErr> {
+    if concurrently(manager) {
+        manager
+            .get_connection()
+            .execute_unprepared(&format!("DROP INDEX CONCURRENTLY IF EXISTS \"{name}\""))
+            .await?;
+        return Ok(());
+    }
+    manager
+        .drop_index(
+            Index::drop()
+                .name(name)
+                .table(Alias::new(table))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
+}
