@@ -11,6 +11,7 @@ use poem::web::{Data, Html};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use service::reference_cache::ReferenceCache;
 use tracing::Instrument;
 
 use crate::auth::Keys;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub schema: InventorySchema,
     pub db: DatabaseConnection,
     pub keys: Keys,
+    /// Countries and transfer mechanisms, read by most requests.
+    pub reference: Arc<ReferenceCache>,
 }
 
 /// Largest request body: a create with many locations and 64 KiB metadata fits easily.
@@ -129,7 +132,7 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         }
     };
     tracing::Span::current().record("org", tenant.organization_id.as_str());
-    let (loaders, dispatcher) = Loaders::new(&state.db, &tenant);
+    let (loaders, dispatcher) = Loaders::new(&state.db, &state.reference, &tenant);
     let execution = state.schema.execute(request.data(tenant).data(loaders));
     let mut response = Batched::new(execution, dispatcher).await;
     // async-graphql's own errors (syntax, validation, limits, argument types) carry no code:

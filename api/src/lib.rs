@@ -17,9 +17,13 @@ use std::time::Duration;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Server};
 use sea_orm::{ConnectOptions, Database};
+use service::reference_cache::ReferenceCache;
 
 use crate::auth::Keys;
 use crate::config::{Cli, Command, Config};
+
+/// How long a change to countries or transfer mechanisms made outside migrations may go unseen.
+const REFERENCE_TTL: Duration = Duration::from_secs(60);
 
 /// Why the server could not start (said on one line).
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +155,12 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     }
 
     let schema = graphql::builder().data(db.clone()).finish();
-    let state = Arc::new(http::AppState { schema, db, keys });
+    let state = Arc::new(http::AppState {
+        schema,
+        db,
+        keys,
+        reference: Arc::new(ReferenceCache::new(REFERENCE_TTL)),
+    });
     let acceptor = TcpListener::bind(config.listen_addr.clone())
         .into_acceptor()
         .await

@@ -22,6 +22,7 @@ use entity::{
     transfer_mechanisms, users,
 };
 use sea_orm::DatabaseConnection;
+use service::reference_cache::ReferenceCache;
 use service::{Tenant, activities, assets, locations, reference};
 
 use crate::error::GqlResult;
@@ -115,6 +116,8 @@ impl<F: Future> Future for Batched<F> {
 
 /// The request's loaders.
 pub struct Loaders {
+    db: DatabaseConnection,
+    reference: Arc<ReferenceCache>,
     pub locations: DataLoader<LocationsLoader>,
     pub activities: DataLoader<ActivitiesLoader>,
     pub assets: DataLoader<AssetLoader>,
@@ -127,13 +130,19 @@ pub struct Loaders {
 impl Loaders {
     /// Loaders for one request of `tenant`; run the request inside [`Batched`] with the
     /// returned dispatcher.
-    pub fn new(db: &DatabaseConnection, tenant: &Tenant) -> (Self, Dispatcher) {
+    pub fn new(
+        db: &DatabaseConnection,
+        reference: &Arc<ReferenceCache>,
+        tenant: &Tenant,
+    ) -> (Self, Dispatcher) {
         let scoped = || Scoped {
             db: db.clone(),
             tenant: tenant.clone(),
         };
         let d = Dispatcher::default();
         let loaders = Self {
+            db: db.clone(),
+            reference: reference.clone(),
             locations: d.loader(LocationsLoader(scoped())),
             activities: d.loader(ActivitiesLoader(scoped())),
             assets: d.loader(AssetLoader(scoped())),
@@ -143,6 +152,25 @@ impl Loaders {
             purposes: d.loader(PurposeLoader(scoped())),
         };
         (loaders, d)
+    }
+
+    /// A country, from the reference cache (the database for one added since it was loaded).
+    pub async fn country(&self, id: &str) -> Result<Option<Arc<countries::Model>>, Error> {
+        if let Some(country) = self.reference.get(&self.db).await.gql()?.country(id) {
+            return Ok(Some(country));
+        }
+        Ok(self.countries.load_one(id.to_owned()).await?.map(Arc::new))
+    }
+
+    /// A transfer mechanism, from the reference cache (or the database, as for countries).
+    pub async fn mechanism(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<transfer_mechanisms::Model>>, Error> {
+        if let Some(mechanism) = self.reference.get(&self.db).await.gql()?.mechanism(id) {
+            return Ok(Some(mechanism));
+        }
+        Ok(self.mechanisms.load_one(id.to_owned()).await?.map(Arc::new))
     }
 
     /// The loaders of the request being resolved.

@@ -1,14 +1,14 @@
 //! Queries, split by domain and merged into one root.
 
-use async_graphql::connection::{CursorType, OpaqueCursor};
+use async_graphql::connection::CursorType;
 use async_graphql::{Context, ID, MergedObject, Object, Result};
-use service::assets::{self, AssetCursor};
+use service::assets;
 use service::{activities, locations, reference};
 
 use super::inputs::DigitalAssetFilter;
 use super::types::{
-    AssetProcessingLocation, Country, DataProcessingActivity, DigitalAsset, DigitalAssetConnection,
-    DigitalAssetEdge, PageInfo, TransferMechanism,
+    AssetCursor, AssetProcessingLocation, Country, DataProcessingActivity, DigitalAsset,
+    DigitalAssetConnection, TransferMechanism,
 };
 use super::{db, tenant};
 use crate::error::{GqlResult, bad_input};
@@ -20,13 +20,6 @@ pub struct Query(AssetQuery, LocationQuery, ActivityQuery, ReferenceQuery);
 /// Digital assets.
 #[derive(Default)]
 pub struct AssetQuery;
-
-/// `(name, id)` of an asset, base64-encoded: where the next page starts.
-type Cursor = OpaqueCursor<(String, String)>;
-
-fn cursor(asset: &DigitalAsset) -> String {
-    OpaqueCursor((asset.0.name.clone(), asset.0.id.clone())).encode_cursor()
-}
 
 #[Object]
 impl AssetQuery {
@@ -56,13 +49,13 @@ impl AssetQuery {
         let after = match after {
             None => None,
             Some(text) => {
-                let decoded = Cursor::decode_cursor(&text)
+                let decoded = AssetCursor::decode_cursor(&text)
                     .map_err(|_| bad_input("after", "after is not a cursor of this list"))?;
                 let (name, id) = decoded.0;
-                Some(AssetCursor { name, id })
+                Some(assets::AssetCursor { name, id })
             }
         };
-        let filter = filter.unwrap_or_default().into();
+        let filter: assets::AssetFilter = filter.unwrap_or_default().into();
         let page = assets::list(
             db(ctx)?,
             tenant(ctx)?,
@@ -72,24 +65,11 @@ impl AssetQuery {
         )
         .await
         .gql()?;
-        let nodes: Vec<DigitalAsset> = page.assets.into_iter().map(DigitalAsset).collect();
-        let edges: Vec<DigitalAssetEdge> = nodes
-            .iter()
-            .map(|n| DigitalAssetEdge {
-                cursor: cursor(n),
-                node: n.clone(),
-            })
-            .collect();
         Ok(DigitalAssetConnection {
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                has_previous_page: after.is_some(),
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-            nodes,
-            total_count: i32::try_from(page.total_count).unwrap_or(i32::MAX),
+            nodes: page.assets.into_iter().map(DigitalAsset).collect(),
+            has_next_page: page.has_next_page,
+            has_previous_page: after.is_some(),
+            filter,
         })
     }
 }
@@ -189,7 +169,7 @@ impl ReferenceQuery {
             .await
             .gql()?
             .into_iter()
-            .map(Country)
+            .map(|c| Country(c.into()))
             .collect())
     }
 
@@ -199,7 +179,7 @@ impl ReferenceQuery {
             .await
             .gql()?
             .into_iter()
-            .map(TransferMechanism)
+            .map(|m| TransferMechanism(m.into()))
             .collect())
     }
 }

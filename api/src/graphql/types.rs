@@ -1,6 +1,9 @@
 //! The GraphQL output types of DESIGN §4. Relations resolve through the request's loaders, so a
 //! nested field costs one batched query per level, whatever the page size.
 
+use std::sync::Arc;
+
+use async_graphql::connection::{CursorType, OpaqueCursor};
 use async_graphql::{Context, Enum, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, FixedOffset};
 use entity::{
@@ -9,6 +12,7 @@ use entity::{
 };
 
 use super::loaders::{AssetLocationsKey, Loaders};
+use crate::error::GqlResult;
 
 /// What kind of system a digital asset is.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
@@ -102,11 +106,7 @@ impl DigitalAsset {
         let Some(id) = &self.0.primary_hosting_country_id else {
             return Ok(None);
         };
-        Ok(Loaders::of(ctx)?
-            .countries
-            .load_one(id.clone())
-            .await?
-            .map(Country))
+        Ok(Loaders::of(ctx)?.country(id).await?.map(Country))
     }
     /// Where the asset is reached (an absolute http(s) URL).
     async fn url(&self) -> Option<&str> {
@@ -257,8 +257,7 @@ impl AssetProcessingLocation {
     /// The country.
     async fn country(&self, ctx: &Context<'_>) -> Result<Country> {
         Loaders::of(ctx)?
-            .countries
-            .load_one(self.0.country_id.clone())
+            .country(&self.0.country_id)
             .await?
             .map(Country)
             .ok_or_else(|| crate::error::to_graphql(service::ServiceError::NotFound("country")))
@@ -277,8 +276,7 @@ impl AssetProcessingLocation {
             return Ok(None);
         };
         Ok(Loaders::of(ctx)?
-            .mechanisms
-            .load_one(id.clone())
+            .mechanism(id)
             .await?
             .map(TransferMechanism))
     }
@@ -301,7 +299,7 @@ impl AssetProcessingLocation {
 }
 
 /// A country (ISO 3166-1) with its status under the GDPR.
-pub struct Country(pub countries::Model);
+pub struct Country(pub Arc<countries::Model>);
 
 #[Object]
 impl Country {
@@ -334,7 +332,7 @@ impl Country {
 }
 
 /// A GDPR Chapter V mechanism that makes a transfer outside the EEA lawful.
-pub struct TransferMechanism(pub transfer_mechanisms::Model);
+pub struct TransferMechanism(pub Arc<transfer_mechanisms::Model>);
 
 #[Object]
 impl TransferMechanism {
@@ -442,16 +440,57 @@ impl User {
 }
 
 /// One page of digital assets (Relay cursor connection).
-#[derive(SimpleObject)]
 pub struct DigitalAssetConnection {
-    /// The assets of the page with their cursors.
-    pub edges: Vec<DigitalAssetEdge>,
-    /// The assets of the page.
     pub nodes: Vec<DigitalAsset>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    /// What the page was drawn from, for `totalCount`.
+    pub filter: service::assets::AssetFilter,
+}
+
+impl DigitalAssetConnection {
+    fn cursor(asset: &DigitalAsset) -> String {
+        OpaqueCursor((asset.0.name.clone(), asset.0.id.clone())).encode_cursor()
+    }
+}
+
+/// `(name, id)` of an asset, base64-encoded: where the next page starts.
+pub type AssetCursor = OpaqueCursor<(String, String)>;
+
+// Every field resolves on demand: cursors are encoded and the total counted only when asked.
+/// One page of digital assets (Relay cursor connection).
+#[Object]
+impl DigitalAssetConnection {
+    /// The assets of the page with their cursors.
+    async fn edges(&self) -> Vec<DigitalAssetEdge> {
+        self.nodes
+            .iter()
+            .map(|n| DigitalAssetEdge {
+                cursor: Self::cursor(n),
+                node: n.clone(),
+            })
+            .collect()
+    }
+    /// The assets of the page.
+    async fn nodes(&self) -> &[DigitalAsset] {
+        &self.nodes
+    }
     /// Where the page is in the list.
-    pub page_info: PageInfo,
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.nodes.first().map(Self::cursor),
+            end_cursor: self.nodes.last().map(Self::cursor),
+        }
+    }
     /// Assets matching the filter, across all pages.
-    pub total_count: i32,
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let count = service::assets::count(super::db(ctx)?, super::tenant(ctx)?, &self.filter)
+            .await
+            .gql()?;
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
 }
 
 /// An asset and its cursor.

@@ -4,9 +4,10 @@ use entity::data_processing_activity_digital_assets as links;
 use entity::digital_assets::{self as assets, Column, Entity, Model};
 use entity::sea_orm_active_enums::{AssetType, IntegrationStatus};
 use sea_orm::prelude::DateTimeWithTimeZone;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, TransactionSession, TransactionTrait,
 };
 use serde_json::Value as Json;
 
@@ -69,8 +70,6 @@ pub struct AssetCursor {
 pub struct AssetPage {
     pub assets: Vec<Model>,
     pub has_next_page: bool,
-    /// Assets matching the filter, across all pages.
-    pub total_count: u64,
 }
 
 /// Largest page.
@@ -179,6 +178,21 @@ pub async fn by_ids(
         .await?)
 }
 
+/// The tenant's assets matching `filter`, unordered.
+fn matching(tenant: &Tenant, filter: &AssetFilter) -> Select<Entity> {
+    let mut select = scope::find::<Entity>(tenant);
+    if let Some(t) = filter.asset_type {
+        select = select.filter(Column::Type.eq(t));
+    }
+    if let Some(p) = filter.contains_personal_data {
+        select = select.filter(Column::ContainsPersonalData.eq(p));
+    }
+    if let Some(c) = &filter.primary_hosting_country_id {
+        select = select.filter(Column::PrimaryHostingCountryId.eq(c.as_str()));
+    }
+    select
+}
+
 /// A page of the tenant's assets matching `filter`, by name then id.
 #[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
 pub async fn list(
@@ -194,24 +208,14 @@ pub async fn list(
             format!("first must be 1 to {MAX_PAGE}"),
         ));
     }
-    let mut select = scope::find::<Entity>(tenant);
-    if let Some(t) = filter.asset_type {
-        select = select.filter(Column::Type.eq(t));
-    }
-    if let Some(p) = filter.contains_personal_data {
-        select = select.filter(Column::ContainsPersonalData.eq(p));
-    }
-    if let Some(c) = &filter.primary_hosting_country_id {
-        select = select.filter(Column::PrimaryHostingCountryId.eq(c.as_str()));
-    }
-    let total_count = select.clone().count(db).await?;
+    let mut select = matching(tenant, filter);
     if let Some(c) = after {
+        // A row comparison, which the (organization_id, name, id) index answers directly.
         select = select.filter(
-            Condition::any().add(Column::Name.gt(c.name.as_str())).add(
-                Condition::all()
-                    .add(Column::Name.eq(c.name.as_str()))
-                    .add(Column::Id.gt(c.id.as_str())),
-            ),
+            Expr::tuple([Expr::col(Column::Name), Expr::col(Column::Id)]).gt(Expr::tuple([
+                Expr::val(c.name.as_str()),
+                Expr::val(c.id.as_str()),
+            ])),
         );
     }
     let mut assets = select
@@ -225,8 +229,18 @@ pub async fn list(
     Ok(AssetPage {
         assets,
         has_next_page,
-        total_count,
     })
+}
+
+/// How many of the tenant's assets match `filter` (asked for apart from the page, so that a
+/// client that does not show the total does not pay for it).
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
+pub async fn count(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    filter: &AssetFilter,
+) -> Result<u64, ServiceError> {
+    Ok(matching(tenant, filter).count(db).await?)
 }
 
 /// Changes one of the tenant's assets.

@@ -8,6 +8,7 @@ pub mod demo;
 mod error;
 pub mod locations;
 pub mod reference;
+pub mod reference_cache;
 pub mod scope;
 mod time;
 pub mod validate;
