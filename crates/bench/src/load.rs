@@ -1,0 +1,350 @@
+//! Drives a workload with N concurrent clients, each on its own connection, and reports
+//! throughput, latency percentiles and errors. Two targets: the API over HTTP/1.1 keep-alive,
+//! and PostgreSQL directly (the raw limit) through a pool of the API's size.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use sea_orm::sqlx::{self, PgPool};
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use crate::BenchError;
+use crate::data::{self, Kind, Size};
+use crate::workload::{self, Op, Rng, Workload};
+
+/// How long or how much to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub connections: usize,
+    pub duration: Duration,
+    /// Stop after this many requests in all (before the duration, if it comes first).
+    pub requests: Option<u64>,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub requests: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+    /// Latencies of the successful requests, in microseconds, sorted.
+    latencies: Vec<u32>,
+}
+
+impl Outcome {
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds.max(f64::EPSILON)
+    }
+
+    /// The `p`th percentile latency in milliseconds (nearest rank).
+    pub fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        f64::from(self.latencies[rank.clamp(1, self.latencies.len()) - 1]) / 1000.0
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "{:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, {} requests, {} errors{}",
+            self.rps(),
+            self.percentile(50.0),
+            self.percentile(90.0),
+            self.percentile(99.0),
+            self.requests,
+            self.errors,
+            self.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Shared by a run's clients: when to stop, and numbers for creates.
+struct Control {
+    until: Instant,
+    budget: Option<u64>,
+    issued: AtomicU64,
+    serial: AtomicU64,
+}
+
+impl Control {
+    fn new(plan: &Plan) -> Arc<Self> {
+        // Created names and ids must not repeat across runs against the same database.
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Arc::new(Self {
+            until: Instant::now() + plan.duration,
+            budget: plan.requests,
+            issued: AtomicU64::new(0),
+            serial: AtomicU64::new(epoch << 20),
+        })
+    }
+
+    fn another(&self) -> bool {
+        if Instant::now() >= self.until {
+            return false;
+        }
+        match self.budget {
+            None => true,
+            Some(max) => self.issued.fetch_add(1, Ordering::Relaxed) < max,
+        }
+    }
+
+    fn serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// One client's tally.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn record(&mut self, started: Instant, result: Result<(), String>) {
+        match result {
+            Ok(()) => self
+                .latencies
+                .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+async fn gather(
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<Result<Tally, BenchError>>>,
+) -> Result<Outcome, BenchError> {
+    let mut out = Outcome::default();
+    for task in tasks {
+        let tally = task
+            .await
+            .map_err(|e| BenchError::Load(format!("a client task failed: {e}")))??;
+        out.requests += tally.latencies.len() as u64;
+        out.errors += tally.errors;
+        if out.first_error.is_none() {
+            out.first_error = tally.first_error;
+        }
+        out.latencies.extend(tally.latencies);
+    }
+    out.seconds = started.elapsed().as_secs_f64();
+    out.latencies.sort_unstable();
+    Ok(out)
+}
+
+/// The API under test: where it listens and the tokens of the data set's organizations.
+#[derive(Clone)]
+pub struct ApiTarget {
+    pub addr: std::net::SocketAddr,
+    pub tokens: Arc<Vec<String>>,
+}
+
+impl ApiTarget {
+    pub fn new(addr: std::net::SocketAddr, secret: &str, size: &Size) -> Result<Self, BenchError> {
+        let keys = api::auth::Keys::new(secret.as_bytes());
+        let tokens = (0..size.orgs)
+            .map(|o| {
+                keys.sign(
+                    &data::org(o),
+                    &data::user(o, 0),
+                    Duration::from_secs(86_400),
+                )
+                .map_err(|e| BenchError::Load(format!("cannot sign a token: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            addr,
+            tokens: Arc::new(tokens),
+        })
+    }
+}
+
+/// Runs `workload` against the API.
+pub async fn api(
+    target: &ApiTarget,
+    size: Size,
+    workload: Workload,
+    plan: Plan,
+) -> Result<Outcome, BenchError> {
+    let control = Control::new(&plan);
+    let started = Instant::now();
+    let tasks = (0..plan.connections)
+        .map(|i| {
+            let target = target.clone();
+            let control = control.clone();
+            tokio::spawn(async move {
+                let mut sender = connect(target.addr).await?;
+                let mut rng = Rng::new(0x5EED + i as u64);
+                let mut tally = Tally::default();
+                while control.another() {
+                    let op = workload.next(&size, &mut rng, control.serial());
+                    let token = &target.tokens[op.org() as usize];
+                    let t = Instant::now();
+                    let result = api_call(&mut sender, token, &op, &size).await;
+                    if result.is_err() && sender.is_closed() {
+                        sender = connect(target.addr).await?;
+                    }
+                    tally.record(t, result);
+                }
+                Ok(tally)
+            })
+        })
+        .collect();
+    gather(started, tasks).await
+}
+
+async fn connect(addr: std::net::SocketAddr) -> Result<SendRequest<Full<Bytes>>, BenchError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| BenchError::Load(format!("cannot connect to the API at {addr}: {e}")))?;
+    stream.set_nodelay(true).ok();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| BenchError::Load(format!("HTTP handshake with {addr}: {e}")))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn api_call(
+    sender: &mut SendRequest<Full<Bytes>>,
+    token: &str,
+    op: &Op,
+    size: &Size,
+) -> Result<(), String> {
+    let body = serde_json::to_vec(&op.graphql()).map_err(|e| e.to_string())?;
+    let request = Request::post("/graphql")
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    sender.ready().await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ));
+    }
+    let mut answer: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if let Some(errors) = answer.get("errors") {
+        return Err(format!("GraphQL errors: {errors}"));
+    }
+    let mut value = answer["data"].take();
+    for key in op.data_path() {
+        value = value[*key].take();
+    }
+    op.check(size, &value)
+}
+
+/// The raw limit: the same operations as single SQL statements on a pool of `pool` connections.
+pub async fn raw(
+    db: &PgPool,
+    size: Size,
+    workload: Workload,
+    plan: Plan,
+) -> Result<Outcome, BenchError> {
+    let control = Control::new(&plan);
+    // Built once from constants only (no input reaches them), so sqlx may take them as `'static`.
+    let sql = RawSql {
+        list: workload::raw_list_sql().leak(),
+        get: workload::raw_get_sql().leak(),
+    };
+    let started = Instant::now();
+    let tasks = (0..plan.connections)
+        .map(|i| {
+            let db = db.clone();
+            let control = control.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng::new(0x5EED + i as u64);
+                let mut tally = Tally::default();
+                while control.another() {
+                    let op = workload.next(&size, &mut rng, control.serial());
+                    let t = Instant::now();
+                    let result = raw_call(&db, sql, &op, &size).await;
+                    tally.record(t, result);
+                }
+                Ok(tally)
+            })
+        })
+        .collect();
+    gather(started, tasks).await
+}
+
+#[derive(Clone, Copy)]
+struct RawSql {
+    list: &'static str,
+    get: &'static str,
+}
+
+async fn raw_call(db: &PgPool, sql: RawSql, op: &Op, size: &Size) -> Result<(), String> {
+    let org = data::org(op.org());
+    let query = match op {
+        Op::List { .. } => sqlx::query_scalar::<_, String>(sql.list).bind(org),
+        Op::Get { asset, .. } => sqlx::query_scalar(sql.get).bind(org).bind(asset.clone()),
+        Op::ByCountry { country, .. } => sqlx::query_scalar(workload::RAW_BY_COUNTRY_SQL)
+            .bind(org)
+            .bind(*country),
+        Op::Create { serial, .. } => sqlx::query_scalar(workload::RAW_CREATE_SQL)
+            .bind(org)
+            .bind(data::id(Kind::Created, *serial * 3))
+            .bind(format!("Bench created {serial}"))
+            .bind(data::id(Kind::Created, *serial * 3 + 1))
+            .bind(data::id(Kind::Created, *serial * 3 + 2)),
+    };
+    let text = query.fetch_one(db).await.map_err(|e| e.to_string())?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    op.check(size, &value)
+}
+
+/// The API's count of SQL statements so far (from `/metrics`).
+pub async fn statements_so_far(addr: std::net::SocketAddr) -> Result<u64, BenchError> {
+    let mut sender = connect(addr).await?;
+    let request = Request::get("/metrics")
+        .header("host", "bench")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| BenchError::Load(e.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| BenchError::Load(format!("GET /metrics: {e}")))?;
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| BenchError::Load(format!("GET /metrics: {e}")))?
+        .to_bytes();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("inventory_db_statements_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| BenchError::Load("/metrics has no inventory_db_statements_total".into()))
+}

@@ -1,0 +1,241 @@
+//! `bench`: the API against the raw-SQL limit of its database, the migration runner against
+//! psql, memory and soak. `bench report` runs everything and writes docs/BENCHMARKS.md.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use sea_orm::DbErr;
+
+mod data;
+mod load;
+mod migrate;
+mod paths;
+mod report;
+mod seed;
+mod stats;
+mod tools;
+mod workload;
+
+use data::Size;
+use load::{ApiTarget, Plan};
+use workload::Workload;
+
+/// Benchmarks of the digital-asset inventory (PostgreSQL only).
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+struct Cli {
+    /// The benchmark's database (created by `seed --recreate` and `report`).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/dai_bench",
+        global = true
+    )]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database and insert the deterministic data set.
+    Seed {
+        /// Drop and recreate the database first.
+        #[arg(long)]
+        recreate: bool,
+        #[command(flatten)]
+        size: Size,
+    },
+    /// Drive the running API (or one started here) with a workload.
+    Load {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// The API's address (host:port); by default the release `api` is started here.
+        #[arg(long)]
+        api: Option<std::net::SocketAddr>,
+        /// The API's AUTH_JWT_SECRET (needed with --api).
+        #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// The same reads and writes done directly against PostgreSQL: the limit.
+    Raw {
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Median `migration up` on an empty database against `psql -1 -f` of `migration sql up`.
+    Migrate {
+        #[arg(long, default_value_t = 9)]
+        runs: usize,
+    },
+    /// Time the statements that indexes decide (deletes through foreign keys, the list order).
+    Paths {
+        #[arg(long, default_value_t = 7)]
+        runs: u32,
+        #[command(flatten)]
+        size: Size,
+    },
+    /// `mixed` at 64 connections for a minute against a fresh API: errors and memory.
+    Soak {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(short, long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 16)]
+        pool: u32,
+        #[command(flatten)]
+        size: Size,
+    },
+    /// Everything above, written to docs/BENCHMARKS.md.
+    Report(report::ReportArgs),
+}
+
+/// A load run's shape.
+#[derive(Debug, Args, Clone)]
+struct LoadArgs {
+    #[arg(short, long, value_enum, default_value = "list")]
+    workload: Workload,
+    /// Concurrent connections.
+    #[arg(short, long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds to run.
+    #[arg(short, long, default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many requests instead.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Seconds of the same load first, not counted.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Database connections (the API's DB_MAX_CONNECTIONS, and the raw pool).
+    #[arg(long, default_value_t = 16)]
+    pool: u32,
+    #[command(flatten)]
+    size: Size,
+}
+
+impl LoadArgs {
+    fn plans(&self) -> (Plan, Plan) {
+        let plan = |secs| Plan {
+            connections: self.connections,
+            duration: Duration::from_secs(secs),
+            requests: None,
+        };
+        let mut run = plan(self.duration);
+        if self.requests.is_some() {
+            run.requests = self.requests;
+            run.duration = Duration::from_secs(24 * 3600);
+        }
+        (plan(self.warmup), run)
+    }
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error("load: {0}")]
+    Load(String),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    migration::telemetry::init("info,sqlx=warn,sea_orm=warn");
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), BenchError> {
+    let url = cli.database_url;
+    match cli.command {
+        Command::Seed { recreate, size } => {
+            if recreate {
+                tools::recreate_database(&url).await?;
+            }
+            tools::migration(&url, &["up"]).await?;
+            let db = tools::connect(&url, 1).await?;
+            seed::seed(&db, &size).await
+        }
+        Command::Load { load, api, secret } => {
+            let (warmup, plan) = load.plans();
+            let secret = secret.unwrap_or_else(|| "bench-secret-not-for-production".into());
+            let server = match api {
+                Some(_) => None,
+                None => Some(tools::Server::start(&url, &secret, load.pool).await?),
+            };
+            let addr = api
+                .or(server.as_ref().map(|s| s.addr))
+                .ok_or_else(|| BenchError::Setup("no API address".into()))?;
+            let target = ApiTarget::new(addr, &secret, &load.size)?;
+            load::api(&target, load.size, load.workload, warmup).await?;
+            let outcome = load::api(&target, load.size, load.workload, plan).await?;
+            println!("api {}: {}", load.workload.name(), outcome.line());
+            if let Some(memory) = server.as_ref().and_then(tools::Server::memory) {
+                println!(
+                    "api RSS {:.1} MiB, peak {:.1} MiB",
+                    tools::Memory::mib(memory.rss_kib),
+                    tools::Memory::mib(memory.peak_kib)
+                );
+            }
+            if let Some(server) = server {
+                server.stop().await?;
+            }
+            Ok(())
+        }
+        Command::Raw { load } => {
+            let (warmup, plan) = load.plans();
+            let db = tools::connect(&url, load.pool).await?;
+            let pool = db.get_postgres_connection_pool();
+            load::raw(pool, load.size, load.workload, warmup).await?;
+            let outcome = load::raw(pool, load.size, load.workload, plan).await?;
+            println!("raw {}: {}", load.workload.name(), outcome.line());
+            Ok(())
+        }
+        Command::Migrate { runs } => {
+            let out = migrate::migrate(&url, runs.max(1)).await?;
+            println!(
+                "migration up {} ms; psql -1 -f {} ms; ratio {:.2} ({})",
+                out.runner.spread(0),
+                out.psql.spread(0),
+                out.ratio(),
+                out.url_note
+            );
+            Ok(())
+        }
+        Command::Paths { runs, size } => {
+            let db = tools::connect(&url, 1).await?;
+            for path in paths::measure(&db, &size, runs.max(1), Duration::from_secs(120)).await? {
+                println!("{}: {} ms", path.name, path.ms.spread(2));
+            }
+            Ok(())
+        }
+        Command::Soak {
+            seconds,
+            connections,
+            pool,
+            size,
+        } => {
+            let soak = report::soak(&url, &size, seconds, connections, pool).await?;
+            println!("{}", soak.line());
+            if soak.outcome.errors > 0 {
+                return Err(BenchError::Load(format!(
+                    "{} errors during the soak",
+                    soak.outcome.errors
+                )));
+            }
+            Ok(())
+        }
+        Command::Report(args) => report::report(&url, args).await,
+    }
+}

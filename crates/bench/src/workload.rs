@@ -1,0 +1,306 @@
+//! The workloads: what each request asks, as GraphQL for the API and as the fastest SQL found for
+//! the raw limit, and how each answer is checked (both sides return the same JSON shape).
+
+use clap::ValueEnum;
+use serde_json::{Value, json};
+
+use crate::data::{self, COUNTRIES, Size};
+
+/// A named mix of requests.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// A tenant's first 50 assets by name, with locations (service, country) and activities.
+    List,
+    /// One asset by id with the same relations.
+    Get,
+    /// A new asset with two locations.
+    Create,
+    /// A tenant's active locations in one country, with their assets.
+    ByCountry,
+    /// 80% reads (list 30%, get 40%, by-country 10%), 20% creates.
+    Mixed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 5] = [
+        Self::List,
+        Self::Get,
+        Self::ByCountry,
+        Self::Create,
+        Self::Mixed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Get => "get",
+            Self::Create => "create",
+            Self::ByCountry => "by-country",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// The next operation, drawn with `rng`; `serial` numbers creates uniquely.
+    pub fn next(self, size: &Size, rng: &mut Rng, serial: u64) -> Op {
+        let org = rng.below(size.orgs);
+        let kind = match self {
+            Self::Mixed => match rng.below(10) {
+                0..=2 => Self::List,
+                3..=6 => Self::Get,
+                7 => Self::ByCountry,
+                _ => Self::Create,
+            },
+            other => other,
+        };
+        match kind {
+            Self::List | Self::Mixed => Op::List { org },
+            Self::Get => Op::Get {
+                org,
+                asset: data::asset(size, org, rng.below(size.assets)),
+            },
+            Self::ByCountry => Op::ByCountry {
+                org,
+                country: COUNTRIES[rng.below(COUNTRIES.len() as u32) as usize],
+            },
+            Self::Create => Op::Create { org, serial },
+        }
+    }
+}
+
+/// Page size of `list`.
+pub const PAGE: u32 = 50;
+
+/// One request.
+#[derive(Debug, Clone)]
+pub enum Op {
+    List { org: u32 },
+    Get { org: u32, asset: String },
+    Create { org: u32, serial: u64 },
+    ByCountry { org: u32, country: &'static str },
+}
+
+const LIST_QUERY: &str = "query List($first: Int!) { digitalAssets(first: $first) { nodes { id name processingLocations { service country { isoCode } } activities { name } } } }";
+const GET_QUERY: &str = "query Get($id: ID!) { digitalAsset(id: $id) { id name processingLocations { service country { isoCode } } activities { name } } }";
+// Created assets sort after the seeded ones ("Bench created" > "Asset") and their locations are
+// in countries `by-country` never reads (AT, PH), so writes leave the read workloads' answers as
+// they were.
+const CREATE_MUTATION: &str = "mutation Create($input: CreateDigitalAssetInput!) { createDigitalAsset(input: $input) { id name processingLocations { id service country { isoCode } } } }";
+const BY_COUNTRY_QUERY: &str = "query ByCountry($country: ID!) { locationsByCountry(countryId: $country, isActive: true) { id service locationRole digitalAsset { id name } } }";
+
+/// The relations of a page of assets (`page`: a CTE of `id, name` rows), batched per relation
+/// and folded into JSON by PostgreSQL: one statement, one round trip, one text value.
+fn assets_with_relations(page: &str, fold: &str) -> String {
+    format!(
+        "WITH page AS ({page}),
+         locs AS (
+           SELECT l.digital_asset_id,
+                  json_agg(json_build_object('service', l.service, 'country', json_build_object('isoCode', c.iso_code))
+                           ORDER BY l.created_at, l.id) AS j
+           FROM asset_processing_locations l JOIN countries c ON c.id = l.country_id
+           WHERE l.organization_id = $1 AND l.is_active AND l.digital_asset_id IN (SELECT id FROM page)
+           GROUP BY l.digital_asset_id),
+         acts AS (
+           SELECT la.digital_asset_id, json_agg(json_build_object('name', a.name) ORDER BY a.name, a.id) AS j
+           FROM data_processing_activity_digital_assets la
+           JOIN data_processing_activities a ON a.id = la.activity_id AND a.organization_id = $1
+           WHERE la.digital_asset_id IN (SELECT id FROM page)
+           GROUP BY la.digital_asset_id),
+         rows AS (
+           SELECT p.name, p.id, json_build_object('id', p.id, 'name', p.name,
+                    'processingLocations', coalesce(locs.j, '[]'), 'activities', coalesce(acts.j, '[]')) AS j
+           FROM page p LEFT JOIN locs ON locs.digital_asset_id = p.id LEFT JOIN acts ON acts.digital_asset_id = p.id)
+         {fold}"
+    )
+}
+
+/// SQL of the raw limit, per operation kind; `$1` is always the organization.
+pub fn raw_list_sql() -> String {
+    assets_with_relations(
+        &format!(
+            "SELECT id, name FROM digital_assets WHERE organization_id = $1 ORDER BY name, id LIMIT {PAGE}"
+        ),
+        "SELECT coalesce(json_agg(j ORDER BY name, id), '[]')::text FROM rows",
+    )
+}
+
+pub fn raw_get_sql() -> String {
+    assets_with_relations(
+        "SELECT id, name FROM digital_assets WHERE organization_id = $1 AND id = $2",
+        "SELECT coalesce((SELECT j FROM rows), 'null')::text",
+    )
+}
+
+pub const RAW_BY_COUNTRY_SQL: &str = "SELECT coalesce(json_agg(json_build_object('id', l.id, 'service', l.service,
+        'locationRole', l.location_role, 'digitalAsset', json_build_object('id', a.id, 'name', a.name))
+        ORDER BY l.created_at, l.id), '[]')::text
+     FROM asset_processing_locations l JOIN digital_assets a ON a.id = l.digital_asset_id AND a.organization_id = $1
+     WHERE l.organization_id = $1 AND l.country_id = $2 AND l.is_active";
+
+/// `$1` organization, `$2` asset id, `$3` name, `$4`/`$5` location ids.
+pub const RAW_CREATE_SQL: &str = "WITH a AS (
+       INSERT INTO digital_assets (id, organization_id, name, type) VALUES ($2, $1, $3, 'DATABASE') RETURNING id, name),
+     l AS (
+       INSERT INTO asset_processing_locations (id, organization_id, digital_asset_id, service, purpose_text,
+           country_id, location_role, transfer_mechanism_id, created_at)
+       SELECT v.id, $1, a.id, v.service, 'Benchmark purpose', v.country, v.role::\"LocationRole\", v.mechanism,
+              clock_timestamp()
+       FROM a, (VALUES ($4, 'Hosting', 'AT', 'HOSTING', NULL), ($5, 'Support', 'PH', 'PROCESSING', 'SCC'))
+            AS v(id, service, country, role, mechanism)
+       RETURNING id, service, country_id, created_at)
+     SELECT json_build_object('id', a.id, 'name', a.name, 'processingLocations',
+         (SELECT json_agg(json_build_object('id', l.id, 'service', l.service, 'country', json_build_object('isoCode', c.iso_code))
+                 ORDER BY l.created_at, l.id)
+          FROM l JOIN countries c ON c.id = l.country_id))::text
+     FROM a";
+
+impl Op {
+    pub fn org(&self) -> u32 {
+        match self {
+            Op::List { org }
+            | Op::Get { org, .. }
+            | Op::Create { org, .. }
+            | Op::ByCountry { org, .. } => *org,
+        }
+    }
+
+    /// The GraphQL request body.
+    pub fn graphql(&self) -> Value {
+        match self {
+            Op::List { .. } => json!({"query": LIST_QUERY, "variables": {"first": PAGE}}),
+            Op::Get { asset, .. } => json!({"query": GET_QUERY, "variables": {"id": asset}}),
+            Op::ByCountry { country, .. } => {
+                json!({"query": BY_COUNTRY_QUERY, "variables": {"country": country}})
+            }
+            Op::Create { serial, .. } => json!({"query": CREATE_MUTATION, "variables": {"input": {
+                "name": format!("Bench created {serial}"),
+                "type": "DATABASE",
+                "locations": [
+                    {"service": "Hosting", "countryId": "AT", "locationRole": "HOSTING", "purposeText": "Benchmark purpose"},
+                    {"service": "Support", "countryId": "PH", "locationRole": "PROCESSING", "purposeText": "Benchmark purpose", "transferMechanismId": "SCC"}
+                ]
+            }}}),
+        }
+    }
+
+    /// Checks the `data` of a GraphQL answer (or the raw JSON, which has the same shape as the
+    /// field's value).
+    pub fn check(&self, size: &Size, value: &Value) -> Result<(), String> {
+        match self {
+            Op::List { .. } => {
+                let nodes = value
+                    .as_array()
+                    .ok_or_else(|| format!("list: not an array: {}", short(value)))?;
+                let want = PAGE.min(size.assets) as usize;
+                if nodes.len() != want {
+                    return Err(format!("list: {} assets, expected {want}", nodes.len()));
+                }
+                nodes.iter().try_for_each(check_asset)
+            }
+            Op::Get { asset, .. } => {
+                check_asset(value)?;
+                if value["id"] != asset.as_str() {
+                    return Err(format!("get: asked {asset}, got {}", short(value)));
+                }
+                Ok(())
+            }
+            Op::Create { .. } => {
+                let locations = value["processingLocations"].as_array().map_or(0, Vec::len);
+                if value["id"].is_string() && locations == 2 {
+                    Ok(())
+                } else {
+                    Err(format!("create: unexpected answer {}", short(value)))
+                }
+            }
+            Op::ByCountry { .. } => {
+                let rows = value
+                    .as_array()
+                    .ok_or_else(|| format!("by-country: not an array: {}", short(value)))?;
+                match rows.iter().find(|r| !r["digitalAsset"]["name"].is_string()) {
+                    Some(bad) => Err(format!("by-country: row without its asset: {}", short(bad))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The field of `data` this operation's answer is in.
+    pub fn data_path(&self) -> &'static [&'static str] {
+        match self {
+            Op::List { .. } => &["digitalAssets", "nodes"],
+            Op::Get { .. } => &["digitalAsset"],
+            Op::Create { .. } => &["createDigitalAsset"],
+            Op::ByCountry { .. } => &["locationsByCountry"],
+        }
+    }
+}
+
+fn check_asset(asset: &Value) -> Result<(), String> {
+    let ok = asset["id"].is_string()
+        && asset["name"].is_string()
+        && asset["processingLocations"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|l| l["country"]["isoCode"].is_string()))
+        && asset["activities"].is_array();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("asset without its relations: {}", short(asset)))
+    }
+}
+
+fn short(value: &Value) -> String {
+    let mut text = value.to_string();
+    if text.len() > 200 {
+        let mut cut = 200;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// A small deterministic generator (SplitMix64): each connection draws its own sequence.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` ≥ 1).
+    pub fn below(&mut self, n: u32) -> u32 {
+        (((self.next_u64() >> 32) * u64::from(n.max(1))) >> 32) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_use_countries_that_by_country_never_reads() {
+        for country in ["AT", "PH"] {
+            assert!(!COUNTRIES.contains(&country));
+            assert!(RAW_CREATE_SQL.contains(&format!("'{country}'")));
+        }
+        let create = Op::Create { org: 0, serial: 1 }.graphql().to_string();
+        assert!(create.contains("\"AT\"") && create.contains("\"PH\""));
+    }
+
+    #[test]
+    fn draws_stay_in_range() {
+        let mut rng = Rng::new(7);
+        assert!((0..10_000).all(|_| rng.below(30) < 30));
+    }
+}
