@@ -12,6 +12,7 @@ use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, 
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use service::reference_cache::ReferenceCache;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::auth::Keys;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub keys: Keys,
     /// Countries and transfer mechanisms, read by most requests.
     pub reference: Arc<ReferenceCache>,
+    /// Permits to execute a GraphQL request (MAX_CONCURRENT_REQUESTS).
+    pub executions: Arc<Semaphore>,
 }
 
 /// Largest request body: a create with many locations and 64 KiB metadata fits easily.
@@ -132,6 +135,8 @@ async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -
         }
     };
     tracing::Span::current().record("org", tenant.organization_id.as_str());
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = state.executions.acquire().await.ok();
     let (loaders, dispatcher) = Loaders::new(&state.db, &state.reference, &tenant);
     let execution = state.schema.execute(request.data(tenant).data(loaders));
     let mut response = Batched::new(execution, dispatcher).await;

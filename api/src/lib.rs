@@ -115,6 +115,10 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         .min_connections(if sqlite { 1 } else { 2 })
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging_level(log::LevelFilter::Debug)
+        // sqlx pings every connection it hands out by default: a round trip per statement
+        // (4 of the 10 sends a `get` made). Only a connection idle long enough for the
+        // server or a proxy to have dropped it is checked.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
         .connect_lazy(!sqlite)
         .map_sqlx_sqlite_opts(|o| {
@@ -160,6 +164,9 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         db,
         keys,
         reference: Arc::new(ReferenceCache::new(REFERENCE_TTL)),
+        executions: Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_requests(),
+        )),
     });
     let acceptor = TcpListener::bind(config.listen_addr.clone())
         .into_acceptor()

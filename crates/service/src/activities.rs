@@ -11,6 +11,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
+use crate::batch::padded;
 use crate::{ServiceError, Tenant, new_id, scope, time};
 
 /// The tenant's activities, by name.
@@ -173,7 +174,7 @@ pub async fn activities_for_assets(
 ) -> Result<Vec<(String, Model)>, ServiceError> {
     let rows = scope::find::<Entity>(tenant)
         .find_also_related(links::Entity)
-        .filter(links::Column::DigitalAssetId.is_in(asset_ids))
+        .filter(links::Column::DigitalAssetId.is_in(padded(asset_ids)))
         .order_by_asc(Column::Name)
         .order_by_asc(Column::Id)
         .all(db)

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
+use crate::batch::padded;
 use crate::locations::{self, NewLocation};
 use crate::reference::References;
 use crate::{ServiceError, Tenant, new_id, scope, time, validate};
@@ -173,7 +174,7 @@ pub async fn by_ids(
     ids: &[String],
 ) -> Result<Vec<Model>, ServiceError> {
     Ok(scope::find::<Entity>(tenant)
-        .filter(Column::Id.is_in(ids))
+        .filter(Column::Id.is_in(padded(ids)))
         .all(db)
         .await?)
 }

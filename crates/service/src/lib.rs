@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod assets;
+mod batch;
 pub mod demo;
 mod error;
 pub mod locations;

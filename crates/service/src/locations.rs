@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
+use crate::batch::padded;
 use crate::reference::References;
 use crate::{ServiceError, Tenant, new_id, scope, time, validate};
 
@@ -229,7 +230,8 @@ pub async fn for_assets(
     asset_ids: &[String],
     include_inactive: bool,
 ) -> Result<Vec<Model>, ServiceError> {
-    let mut select = scope::find::<Entity>(tenant).filter(Column::DigitalAssetId.is_in(asset_ids));
+    let mut select =
+        scope::find::<Entity>(tenant).filter(Column::DigitalAssetId.is_in(padded(asset_ids)));
     if !include_inactive {
         select = select.filter(Column::IsActive.eq(true));
     }

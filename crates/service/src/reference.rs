@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use entity::{countries, purposes, transfer_mechanisms, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use crate::batch::padded;
 use crate::{ServiceError, Tenant, scope};
 
 /// Every active country, by name.
@@ -35,7 +36,7 @@ pub async fn countries_by_ids(
     ids: &[String],
 ) -> Result<Vec<countries::Model>, ServiceError> {
     Ok(countries::Entity::find()
-        .filter(countries::Column::Id.is_in(ids))
+        .filter(countries::Column::Id.is_in(padded(ids)))
         .all(db)
         .await?)
 }
@@ -45,7 +46,7 @@ pub async fn transfer_mechanisms_by_ids(
     ids: &[String],
 ) -> Result<Vec<transfer_mechanisms::Model>, ServiceError> {
     Ok(transfer_mechanisms::Entity::find()
-        .filter(transfer_mechanisms::Column::Id.is_in(ids))
+        .filter(transfer_mechanisms::Column::Id.is_in(padded(ids)))
         .all(db)
         .await?)
 }
@@ -57,7 +58,7 @@ pub async fn users_by_ids(
     ids: &[String],
 ) -> Result<Vec<users::Model>, ServiceError> {
     Ok(scope::find::<users::Entity>(tenant)
-        .filter(users::Column::Id.is_in(ids))
+        .filter(users::Column::Id.is_in(padded(ids)))
         .all(db)
         .await?)
 }
@@ -69,7 +70,7 @@ pub async fn purposes_by_ids(
     ids: &[String],
 ) -> Result<Vec<purposes::Model>, ServiceError> {
     Ok(scope::find::<purposes::Entity>(tenant)
-        .filter(purposes::Column::Id.is_in(ids))
+        .filter(purposes::Column::Id.is_in(padded(ids)))
         .all(db)
         .await?)
 }
@@ -139,7 +140,7 @@ async fn check_ids<E: EntityTrait>(
         select
             .select_only()
             .column(id)
-            .filter(id.is_in(unique(refs))),
+            .filter(id.is_in(padded(&unique(refs)))),
         db,
     )
     .await?;

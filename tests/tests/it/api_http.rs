@@ -229,6 +229,32 @@ async fn nested_relations_cost_the_same_statements_for_10_and_100_assets() {
 }
 
 #[tokio::test]
+async fn a_country_added_by_hand_after_the_reference_snapshot_is_still_found() {
+    let Some(api) = Api::start(Backend::Postgres).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    // A location's country: the first one loads the in-memory snapshot of countries.
+    let create = |country: &str| {
+        format!(
+            "mutation {{ createDigitalAsset(input: {{name: \"A {country}\", type: DATABASE, locations: [{{service: \"s\", countryId: \"{country}\", locationRole: HOSTING, purposeText: \"p\"}}]}}) {{ processingLocations {{ country {{ name }} }} }} }}"
+        )
+    };
+    let answer = api.gql(&org.token, &create("DE"), json!({})).await;
+    assert_eq!(
+        answer.data()["createDigitalAsset"]["processingLocations"][0]["country"]["name"],
+        "Germany"
+    );
+    let conn = api.db.connect().await;
+    exec(&conn, "INSERT INTO countries (id, name, iso_code, gdpr_status) VALUES ('test-xt', 'Testland', 'XT', '[\"Third Country\"]')").await;
+    let answer = api.gql(&org.token, &create("test-xt"), json!({})).await;
+    assert_eq!(
+        answer.data()["createDigitalAsset"]["processingLocations"][0]["country"]["name"],
+        "Testland"
+    );
+}
+
+#[tokio::test]
 async fn readyz_is_503_until_migrations_are_applied_and_healthz_is_always_200() {
     let Some(db) = TestDb::postgres().await else {
         return;
