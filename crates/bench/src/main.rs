@@ -24,11 +24,12 @@ use workload::Workload;
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Cli {
-    /// The benchmark's database (created by `seed --recreate` and `report`).
+    /// The benchmark's database (created by `seed --recreate` and `report`). PostgreSQL on
+    /// the same machine, so without TLS: on loopback it only adds cost (both sides alike).
     #[arg(
         long,
         env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/dai_bench",
+        default_value = "postgres://postgres@127.0.0.1:5432/dai_bench?sslmode=disable",
         global = true
     )]
     database_url: String,

@@ -191,9 +191,11 @@ pub async fn timed<T, F: std::future::Future<Output = Result<T, BenchError>>>(
 /// Connects to PostgreSQL with at most `pool` connections.
 pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, BenchError> {
     let mut options = sea_orm::ConnectOptions::new(url);
+    // Configured like the API's pool (no ping on every acquire), so both sides pay the same.
     options
         .max_connections(pool)
         .min_connections(pool)
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     Ok(Database::connect(options).await?)
 }
