@@ -53,6 +53,18 @@ impl Outcome {
         f64::from(self.latencies[rank.clamp(1, self.latencies.len()) - 1]) / 1000.0
     }
 
+    /// A run with failed requests measured something else than the workload: an error.
+    pub fn ok(&self) -> Result<(), BenchError> {
+        match self.errors {
+            0 => Ok(()),
+            n => Err(BenchError::Load(format!(
+                "{n} of {} requests failed; first: {}",
+                self.requests + n,
+                self.first_error.as_deref().unwrap_or("?")
+            ))),
+        }
+    }
+
     pub fn line(&self) -> String {
         format!(
             "{:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, {} requests, {} errors{}",

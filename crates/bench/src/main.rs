@@ -192,7 +192,7 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
             if let Some(server) = server {
                 server.stop().await?;
             }
-            Ok(())
+            outcome.ok()
         }
         Command::Raw { load } => {
             let (warmup, plan) = load.plans();
@@ -201,7 +201,7 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
             load::raw(pool, load.size, load.workload, warmup).await?;
             let outcome = load::raw(pool, load.size, load.workload, plan).await?;
             println!("raw {}: {}", load.workload.name(), outcome.line());
-            Ok(())
+            outcome.ok()
         }
         Command::Migrate { runs } => {
             let out = migrate::migrate(&url, runs.max(1)).await?;

@@ -58,36 +58,70 @@ struct Row {
     statements_per_request: f64,
 }
 
-/// The soak's outcome.
+/// The soak's outcome. RSS moves by megabytes within a second as the allocator returns
+/// pages, so the API's RSS is sampled every 200 ms and compared over windows: the median of
+/// the first and of the last tenth of the run.
 pub struct Soak {
     pub outcome: Outcome,
-    pub start: Option<Memory>,
-    pub end: Option<Memory>,
+    /// RSS samples in KiB, in time order.
+    pub samples: Vec<u64>,
+    pub peak_kib: u64,
+    /// RSS before the warm-up, KiB.
+    pub fresh_kib: u64,
+    pub warmup: u64,
     pub connections: usize,
 }
 
 impl Soak {
+    fn window(&self, last: bool) -> Option<f64> {
+        let n = (self.samples.len() / 10).max(1);
+        let part = if last {
+            self.samples.get(self.samples.len().checked_sub(n)?..)?
+        } else {
+            self.samples.get(..n)?
+        };
+        let values = Samples::new(part.iter().map(|&k| Memory::mib(k)).collect());
+        (!part.is_empty()).then(|| values.median())
+    }
+
+    pub fn start_mib(&self) -> Option<f64> {
+        self.window(false)
+    }
+
+    pub fn end_mib(&self) -> Option<f64> {
+        self.window(true)
+    }
+
     pub fn growth(&self) -> Option<f64> {
-        let (start, end) = (self.start?, self.end?);
-        Some(end.rss_kib as f64 / start.rss_kib as f64 - 1.0)
+        Some(self.end_mib()? / self.start_mib()? - 1.0)
     }
 
     pub fn line(&self) -> String {
-        let mib = |m: Option<Memory>| m.map_or(f64::NAN, |m| Memory::mib(m.rss_kib));
+        let all = Samples::new(self.samples.iter().map(|&k| Memory::mib(k)).collect());
         format!(
-            "soak mixed, {} connections, {:.0} s: {}; RSS {:.1} MiB at start, {:.1} MiB at end ({:+.1}%), peak {:.1} MiB",
+            "soak mixed, {} connections, {:.0} s after {} s of warm-up: {}; RSS (median of the first / last tenth of {} samples) {:.1} MiB at start, {:.1} MiB at end ({:+.1}%), range {:.1}–{:.1} MiB, peak {:.1} MiB ({:.1} MiB before the warm-up)",
             self.connections,
             self.outcome.seconds,
+            self.warmup,
             self.outcome.line(),
-            mib(self.start),
-            mib(self.end),
+            self.samples.len(),
+            self.start_mib().unwrap_or(f64::NAN),
+            self.end_mib().unwrap_or(f64::NAN),
             self.growth().unwrap_or(f64::NAN) * 100.0,
-            self.end.map_or(f64::NAN, |m| Memory::mib(m.peak_kib)),
+            all.min(),
+            all.max(),
+            Memory::mib(self.peak_kib),
+            Memory::mib(self.fresh_kib),
         )
     }
 }
 
-/// `mixed` at `connections` for `seconds` against a freshly started API.
+/// Warm-up before a soak: a fresh API's RSS climbs for about 40 s under `mixed` (connection
+/// buffers, prepared statements on every pooled connection, allocator pages) and then levels
+/// off; growth after that is what a leak would show.
+pub const SOAK_WARMUP: u64 = 45;
+
+/// `mixed` at `connections` for `seconds` against a freshly started API, after a warm-up.
 pub async fn soak(
     url: &str,
     size: &Size,
@@ -102,15 +136,29 @@ pub async fn soak(
         duration: Duration::from_secs(secs),
         requests: None,
     };
-    load::api(&target, *size, Workload::Mixed, plan(5)).await?;
-    let start = server.memory();
-    let outcome = load::api(&target, *size, Workload::Mixed, plan(seconds)).await?;
-    let end = server.memory();
+    let fresh_kib = server.memory().map_or(0, |m| m.rss_kib);
+    load::api(&target, *size, Workload::Mixed, plan(SOAK_WARMUP)).await?;
+    let pid = server.pid();
+    // Five samples a second for as long as the load runs.
+    let sampler = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        for _ in 0..seconds * 5 {
+            tick.tick().await;
+            samples.extend(pid.and_then(Memory::of).map(|m| m.rss_kib));
+        }
+        samples
+    });
+    let outcome = load::api(&target, *size, Workload::Mixed, plan(seconds)).await;
+    let samples = sampler.await.unwrap_or_default();
+    let peak_kib = server.memory().map_or(0, |m| m.peak_kib);
     server.stop().await?;
     Ok(Soak {
-        outcome,
-        start,
-        end,
+        outcome: outcome?,
+        samples,
+        peak_kib,
+        fresh_kib,
+        warmup: SOAK_WARMUP,
         connections,
     })
 }
@@ -342,7 +390,7 @@ async fn render(r: &Rendered<'_>) -> String {
         );
     }
     if let Some(soak) = &r.soak {
-        let _ = writeln!(s, "\nSoak (a fresh API, 5 s warm-up): {}.", soak.line());
+        let _ = writeln!(s, "\nSoak (a fresh API): {}.", soak.line());
     }
 
     let m = &r.migrate;

@@ -140,8 +140,12 @@ impl Server {
         Ok(Self { child, addr })
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn memory(&self) -> Option<Memory> {
-        Memory::of(self.child.id()?)
+        Memory::of(self.pid()?)
     }
 
     pub async fn stop(mut self) -> Result<(), BenchError> {
