@@ -56,23 +56,27 @@ pub fn database_name(url: &str) -> Result<String, BenchError> {
 /// Drops (if present) and creates the database `url` names, through the `postgres` database.
 pub async fn recreate_database(url: &str) -> Result<(), BenchError> {
     let name = database_name(url)?;
-    let admin = Database::connect(with_database(url, "postgres")?).await?;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
-    admin.close().await?;
-    Ok(())
+    on_admin(
+        url,
+        &[drop_sql(&name), format!("CREATE DATABASE \"{name}\"")],
+    )
+    .await
 }
 
 pub async fn drop_database(url: &str) -> Result<(), BenchError> {
-    let name = database_name(url)?;
+    on_admin(url, &[drop_sql(&database_name(url)?)]).await
+}
+
+fn drop_sql(name: &str) -> String {
+    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+}
+
+/// Runs `statements` on the server of `url`, connected to its `postgres` database.
+async fn on_admin(url: &str, statements: &[String]) -> Result<(), BenchError> {
     let admin = Database::connect(with_database(url, "postgres")?).await?;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await?;
+    for sql in statements {
+        admin.execute_unprepared(sql).await?;
+    }
     admin.close().await?;
     Ok(())
 }
