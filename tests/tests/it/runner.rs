@@ -463,6 +463,26 @@ async fn a_migration_blocked_by_a_long_transaction_times_out_retries_and_rolls_b
 }
 
 #[tokio::test]
+async fn up_rebuilds_a_lookup_index_that_an_interrupted_concurrent_build_left_invalid() {
+    let Some((db, conn)) = migrated(Backend::Postgres).await else {
+        return;
+    };
+    // What a CREATE INDEX CONCURRENTLY killed halfway leaves: the index, marked invalid, and
+    // no history row for its migration.
+    exec(&conn, "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_digital_assets_org_name_id'::regclass").await;
+    migration(&db.url, &["resolve", "--rolled-back", M4])
+        .await
+        .success();
+    assert_eq!(migration(&db.url, &["verify"]).await.code, Some(1));
+    migration(&db.url, &["up"]).await.success();
+    migration(&db.url, &["verify"]).await.success();
+    assert_eq!(
+        scalar_i64(&conn, "SELECT count(*) FROM pg_index WHERE NOT indisvalid").await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn killing_up_mid_migration_and_rerunning_it_leaves_a_correct_schema() {
     let Some(db) = TestDb::postgres().await else {
         return;
