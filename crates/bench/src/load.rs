@@ -2,8 +2,8 @@
 //! throughput, latency percentiles and errors. Two targets: the API over HTTP/1.1 keep-alive,
 //! and PostgreSQL directly (the raw limit) through a pool of the API's size.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -285,10 +285,9 @@ pub async fn raw(
     plan: Plan,
 ) -> Result<Outcome, BenchError> {
     let control = Control::new(&plan);
-    // Built once from constants only (no input reaches them), so sqlx may take them as `'static`.
     let sql = RawSql {
-        list: workload::raw_list_sql().leak(),
-        get: workload::raw_get_sql().leak(),
+        list: RAW_LIST_SQL.as_str(),
+        get: RAW_GET_SQL.as_str(),
     };
     let started = Instant::now();
     let tasks = (0..plan.connections)
@@ -310,6 +309,10 @@ pub async fn raw(
         .collect();
     gather(started, tasks).await
 }
+
+// Built once, from constants only (no input reaches them), so sqlx may take them as `'static`.
+static RAW_LIST_SQL: LazyLock<String> = LazyLock::new(workload::raw_list_sql);
+static RAW_GET_SQL: LazyLock<String> = LazyLock::new(workload::raw_get_sql);
 
 #[derive(Clone, Copy)]
 struct RawSql {

@@ -174,7 +174,7 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
     let (_, seed_ms) = tools::timed(crate::seed::seed(&db, &size)).await?;
 
     // The schema's limits before and after the index migration, on the same data.
-    let last = migration_names(url).await?;
+    let last = last_migration(url).await?;
     tools::migration(url, &["down", "-n", "1"]).await?;
     info!(without = last, "measuring paths");
     let before = paths::measure(&db, &size, 5, Duration::from_secs(90)).await?;
@@ -265,7 +265,7 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
 }
 
 /// The name of the last migration (the one `down -n 1` rolls back).
-async fn migration_names(url: &str) -> Result<String, BenchError> {
+async fn last_migration(url: &str) -> Result<String, BenchError> {
     let status = tools::migration(url, &["status", "--json"]).await?;
     let value: serde_json::Value = serde_json::from_str(&status)
         .map_err(|e| BenchError::Setup(format!("migration status --json: {e}")))?;

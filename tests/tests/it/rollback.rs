@@ -64,31 +64,23 @@ async fn up_down_up_round_trips(backend: Backend) {
         assert_eq!(runbook_counts(&conn).await, expected_counts());
     }
     assert_eq!(user_tables(&conn, backend).await.len(), 9);
-    exec(
-        &conn,
-        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
-    )
-    .await;
-    exec(&conn, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
+    organization_with_an_asset(&conn).await;
 }
 
 /// Index names of the lookup-index migration that exist.
 async fn lookup_indexes(conn: &DatabaseConnection, backend: Backend) -> Vec<String> {
+    let names = "('idx_asset_locations_digital_asset_id', 'idx_asset_locations_purpose_id',
+        'idx_digital_assets_technical_owner_id', 'idx_digital_assets_business_owner_id',
+        'idx_digital_assets_org_name_id')";
     let sql = match backend {
-        Backend::Postgres => {
-            "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname IN
-             ('idx_asset_locations_digital_asset_id', 'idx_asset_locations_purpose_id',
-              'idx_digital_assets_technical_owner_id', 'idx_digital_assets_business_owner_id',
-              'idx_digital_assets_org_name_id') ORDER BY 1"
-        }
-        Backend::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN
-             ('idx_asset_locations_digital_asset_id', 'idx_asset_locations_purpose_id',
-              'idx_digital_assets_technical_owner_id', 'idx_digital_assets_business_owner_id',
-              'idx_digital_assets_org_name_id') ORDER BY 1"
-        }
+        Backend::Postgres => format!(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname IN {names} ORDER BY 1"
+        ),
+        Backend::Sqlite => format!(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN {names} ORDER BY 1"
+        ),
     };
-    strings(conn, sql).await
+    strings(conn, &sql).await
 }
 
 async fn down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them(backend: Backend) {
@@ -96,12 +88,7 @@ async fn down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them(back
         return;
     };
     assert_eq!(lookup_indexes(&conn, backend).await.len(), 5);
-    exec(
-        &conn,
-        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
-    )
-    .await;
-    exec(&conn, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
+    organization_with_an_asset(&conn).await;
     // Dropping indexes loses no rows: no --force needed.
     migration(&db.url, &["down"]).await.success();
     assert!(lookup_indexes(&conn, backend).await.is_empty());

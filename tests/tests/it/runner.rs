@@ -220,12 +220,7 @@ async fn down_refuses_to_drop_tables_holding_rows_unless_forced(backend: Backend
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    exec(
-        &conn,
-        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
-    )
-    .await;
-    exec(&conn, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
+    organization_with_an_asset(&conn).await;
     // The lookup indexes would go first (they hold no rows), then the asset tables.
     let run = migration(&db.url, &["down", "-n", "2"]).await;
     assert_eq!(run.code, Some(7), "{run:?}");

@@ -165,6 +165,16 @@ async fn sweep_leftovers(admin: &DatabaseConnection) {
     }
 }
 
+/// An organization `o` holding one asset `a`: data a rollback must not lose silently.
+pub async fn organization_with_an_asset(db: &impl ConnectionTrait) {
+    exec(
+        db,
+        "INSERT INTO organizations (id, name, slug) VALUES ('o', 'O', 'o')",
+    )
+    .await;
+    exec(db, "INSERT INTO digital_assets (id, organization_id, name, type) VALUES ('a', 'o', 'A', 'CRM')").await;
+}
+
 /// Runs one statement, panicking with the SQL on failure.
 pub async fn exec(db: &impl ConnectionTrait, sql: &str) {
     if let Err(err) = db.execute_unprepared(sql).await {
