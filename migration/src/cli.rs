@@ -14,8 +14,10 @@ use crate::runner::{self, RunnerError, Target, Timeouts, VerifyReport};
 /// Applies, inspects and rolls back the digital-asset inventory's schema.
 ///
 /// Exit codes: 0 success; 1 check failed (pending migrations with `status --exit-code`, drift
-/// with `verify`); 2 usage; 3 configuration; 4 database unreachable; 5 migration lock not taken;
-/// 6 migration or database error; 7 refused (data would be lost, or nothing to act on).
+/// with `verify`); 2 usage (also `-n 0`, a malformed or out-of-range duration); 3 configuration;
+/// 4 database unreachable; 5 migration lock not taken; 6 migration or database error (also a
+/// lock timeout that outlasted `--ddl-retries`, and a database that records a migration this
+/// binary does not know); 7 refused (data would be lost, or nothing to act on).
 #[derive(Debug, Parser)]
 #[command(name = "migration", version)]
 pub struct Cli {
@@ -47,7 +49,7 @@ pub struct Cli {
 /// Waiting and locking, for every command.
 #[derive(Debug, Args)]
 pub struct TimeoutArgs {
-    /// How long to wait for the database to accept connections (e.g. 60, 60s, 500ms, 2m).
+    /// How long to wait for the database to accept connections (e.g. 60, 60s, 500ms, 2m, 1h).
     #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
     pub wait_timeout: Duration,
 
@@ -55,9 +57,10 @@ pub struct TimeoutArgs {
     #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 
-    /// `lock_timeout` of each migration's transaction, so DDL never queues behind a long
-    /// transaction while blocking traffic.
-    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    /// `lock_timeout` of each migration's statements (1ms to 24 days), so DDL never queues
+    /// behind a long transaction while blocking traffic, and an online index build never waits
+    /// for one without end.
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_lock_timeout)]
     pub ddl_lock_timeout: Duration,
 
     /// How often a migration that hit the DDL lock timeout is retried before failing.
@@ -70,13 +73,13 @@ pub struct TimeoutArgs {
 pub enum Command {
     /// Apply pending migrations (all, or the next N); exits 0 also when none is pending.
     Up {
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = parse_count)]
         num: Option<u32>,
     },
     /// Roll back the last applied migration (or the last N); refuses when a table it would drop
     /// holds rows, unless --force.
     Down {
-        #[arg(short, long, default_value_t = 1)]
+        #[arg(short, long, default_value_t = 1, value_parser = parse_count)]
         num: u32,
         /// Drop tables even when they hold rows.
         #[arg(long)]
@@ -132,12 +135,12 @@ pub struct Confirm {
 pub enum SqlDirection {
     /// The SQL `up` would run for the pending migrations (all, or the next N).
     Up {
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = parse_count)]
         num: Option<u32>,
     },
     /// The SQL `down` would run for the last N applied migrations.
     Down {
-        #[arg(short, long, default_value_t = 1)]
+        #[arg(short, long, default_value_t = 1, value_parser = parse_count)]
         num: u32,
     },
 }
@@ -274,9 +277,9 @@ async fn execute(cli: Cli) -> Result<Answer, RunnerError> {
             );
             Answer::ok(text, json!({"ok": true, "smoke": report}))
         }
-        Command::Fresh(_) => destructive(&target, t, "fresh").await?,
-        Command::Refresh(_) => destructive(&target, t, "refresh").await?,
-        Command::Reset(_) => destructive(&target, t, "reset").await?,
+        Command::Fresh(_) => destructive(&target, t, Destructive::Fresh).await?,
+        Command::Refresh(_) => destructive(&target, t, Destructive::Refresh).await?,
+        Command::Reset(_) => destructive(&target, t, Destructive::Reset).await?,
     };
     target.db.close().await.ok();
     Ok(answer)
@@ -367,33 +370,84 @@ fn verify_answer(report: VerifyReport) -> Answer {
     }
 }
 
-async fn destructive(target: &Target, t: Timeouts, which: &str) -> Result<Answer, RunnerError> {
+/// The sea-orm-migration commands that destroy data.
+#[derive(Debug, Clone, Copy)]
+enum Destructive {
+    Fresh,
+    Refresh,
+    Reset,
+}
+
+impl Destructive {
+    fn name(self) -> &'static str {
+        match self {
+            Destructive::Fresh => "fresh",
+            Destructive::Refresh => "refresh",
+            Destructive::Reset => "reset",
+        }
+    }
+}
+
+async fn destructive(
+    target: &Target,
+    t: Timeouts,
+    which: Destructive,
+) -> Result<Answer, RunnerError> {
     let lock = runner::lock(target, t).await?;
     let result = match which {
-        "fresh" => Migrator::fresh(&target.db).await,
-        "refresh" => Migrator::refresh(&target.db).await,
-        _ => Migrator::reset(&target.db).await,
+        Destructive::Fresh => Migrator::fresh(&target.db).await,
+        Destructive::Refresh => Migrator::refresh(&target.db).await,
+        Destructive::Reset => Migrator::reset(&target.db).await,
     };
     runner::release(lock).await;
     result?;
+    let name = which.name();
     Ok(Answer::ok(
-        format!("{which}: done"),
-        json!({"ok": true, "command": which}),
+        format!("{name}: done"),
+        json!({"ok": true, "command": name}),
     ))
 }
 
-/// Parses `90`, `90s`, `500ms` or `2m`.
+/// Parses a duration: a bare number of seconds (`90`), or a number with units (`90s`, `500ms`,
+/// `2m`, `1h 30m`; humantime's syntax), refusing what does not fit a `Duration`.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 60s, 500ms or 2m"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("`{s}` is not a duration like 60s, 500ms or 2m")),
+    let bad = |why: String| format!("`{s}` is not a duration like 60, 60s, 500ms or 2m: {why}");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| bad(e.to_string()));
+    }
+    humantime::parse_duration(s).map_err(|e| bad(e.to_string()))
+}
+
+/// The longest `lock_timeout` PostgreSQL accepts: `i32::MAX` milliseconds (about 24.8 days).
+const MAX_LOCK_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// A `--ddl-lock-timeout`: a duration PostgreSQL's `lock_timeout` can hold, and not 0, which
+/// would turn the timeout off.
+fn parse_lock_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) {
+        return Err("0 would let DDL wait forever: give at least 1ms".into());
+    }
+    if d > MAX_LOCK_TIMEOUT {
+        return Err(format!(
+            "`{s}` is longer than PostgreSQL's longest lock_timeout ({})",
+            humantime::format_duration(MAX_LOCK_TIMEOUT)
+        ));
+    }
+    Ok(d)
+}
+
+/// A number of migrations: 1 or more. `-n 0` would do nothing and exit 0, which a script
+/// (or an init container) would take for success.
+fn parse_count(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => Err("0 migrations would do nothing: give 1 or more, or leave -n out".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}` is not a number of migrations: {e}")),
     }
 }
 
@@ -407,7 +461,27 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5h"), Ok(Duration::from_secs(5 * 3600)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("999999999999999999m").is_err());
+        assert!(parse_duration("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn lock_timeouts_fit_postgres() {
+        assert!(parse_lock_timeout("0").is_err());
+        assert!(parse_lock_timeout("0ms").is_err());
+        assert_eq!(parse_lock_timeout("1ms"), Ok(Duration::from_millis(1)));
+        assert!(parse_lock_timeout("24d").is_ok());
+        assert!(parse_lock_timeout("25d").is_err());
+    }
+
+    #[test]
+    fn counts_start_at_one() {
+        assert!(parse_count("0").is_err());
+        assert_eq!(parse_count("3"), Ok(3));
+        assert!(parse_count("-1").is_err());
     }
 }
