@@ -4,16 +4,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use sea_orm_migration::sea_orm::{
-    ActiveValue, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, TransactionTrait,
+    ActiveValue, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
 use sea_orm_migration::sea_query::{Expr, ExprTrait};
 use sea_orm_migration::seaql_migrations;
 use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use super::blockers::blockers;
 use super::record::dropped_tables;
-use super::{MigrationLock, RunnerError, Target, Timeouts, sqlstate};
+use super::{MigrationLock, RunnerError, Target, Timeouts, describe, sqlstate};
 use crate::Migrator;
 
 /// SQLSTATE `lock_not_available`: `lock_timeout` expired.
@@ -64,7 +65,7 @@ pub async fn up(
     result
 }
 
-async fn pending_count(db: &impl ConnectionTrait) -> Result<usize, DbErr> {
+async fn pending_count(db: &impl ConnectionTrait) -> Result<usize, RunnerError> {
     let applied = applied_names(db).await?;
     Ok(migration_names()
         .iter()
@@ -149,7 +150,7 @@ async fn rehearse_down(
 ) -> Result<Vec<String>, RunnerError> {
     let txn = target.db.begin().await?;
     if target.backend() == DbBackend::Postgres {
-        let ms = t.ddl_lock.as_millis();
+        let ms = lock_timeout_ms(t.ddl_lock);
         txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
             .await?;
     }
@@ -218,9 +219,15 @@ enum Direction {
     Down,
 }
 
-/// Runs one migration and its history change in one transaction, with `lock_timeout` set so a
-/// DDL statement never queues (blocking all traffic behind it) behind a long transaction; a
-/// timeout is retried with backoff, then reported.
+/// Runs one migration and its history change, with `lock_timeout` set so a DDL statement never
+/// queues (blocking all traffic behind it) behind a long transaction; a timeout is retried with
+/// backoff, then reported naming the sessions that held it up.
+///
+/// A migration runs in a transaction of its own, unless it cannot (`CREATE INDEX CONCURRENTLY`,
+/// a constraint validated after it is added): then, on PostgreSQL, on a session of its own whose
+/// `lock_timeout` is set at connection, so that every statement of it is bounded, including the
+/// waits of a concurrent index build for older transactions. Such a migration is idempotent, so
+/// a retry resumes it.
 async fn run_one(
     target: &Target,
     migration: &dyn MigrationTrait,
@@ -228,50 +235,119 @@ async fn run_one(
     t: Timeouts,
 ) -> Result<(), RunnerError> {
     let name = migration.name();
+    let transactional = migration.use_transaction() != Some(false);
     let fail = |source| RunnerError::Migration {
         name: name.to_owned(),
+        rolled_back: transactional,
         source,
     };
     info!(migration = name, ?direction, "running");
-    if migration.use_transaction() == Some(false) {
-        // For statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY).
-        let manager = SchemaManager::new(&target.db);
-        step(&manager, migration, direction).await.map_err(fail)?;
-        return record(&target.db, name, direction).await.map_err(fail);
-    }
+    let postgres = target.backend() == DbBackend::Postgres;
+    let session = match (transactional, postgres) {
+        (false, true) => Some(ddl_session(&target.url, t.ddl_lock).await.map_err(fail)?),
+        _ => None,
+    };
+    let attempts = t.ddl_retries.saturating_add(1);
     let mut delay = Duration::from_millis(500);
-    for attempt in 0..=t.ddl_retries {
-        let txn = target.db.begin().await.map_err(fail)?;
-        let result = async {
-            if target.backend() == DbBackend::Postgres {
-                let ms = t.ddl_lock.as_millis();
-                txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
-                    .await?;
-            }
-            step(&SchemaManager::new(&txn), migration, direction).await?;
-            record(&txn, name, direction).await
+    let mut attempt = 1;
+    let result = loop {
+        let result = match &session {
+            _ if transactional => in_transaction(target, migration, direction, t).await,
+            Some(session) => outside_transaction(session, migration, direction).await,
+            None => outside_transaction(&target.db, migration, direction).await,
+        };
+        let error = match result {
+            Ok(()) => break Ok(()),
+            Err(e) if postgres && sqlstate(&e).as_deref() == Some(LOCK_NOT_AVAILABLE) => e,
+            Err(e) => break Err(fail(e)),
+        };
+        let blockers = blockers(&target.db).await;
+        if attempt >= attempts {
+            debug!(migration = name, error = %describe(&error), "gave up");
+            break Err(RunnerError::DdlLockTimeout {
+                name: name.to_owned(),
+                rolled_back: transactional,
+                timeout: t.ddl_lock,
+                attempts,
+                blockers,
+            });
         }
-        .await;
-        match result {
-            Ok(()) => {
-                txn.commit().await.map_err(fail)?;
-                info!(migration = name, ?direction, "done");
-                return Ok(());
-            }
-            Err(e) => {
-                let _ = txn.rollback().await;
-                let timed_out = sqlstate(&e).as_deref() == Some(LOCK_NOT_AVAILABLE);
-                if !timed_out || attempt == t.ddl_retries {
-                    return Err(fail(e));
-                }
-                warn!(migration = name, attempt = attempt + 1, retry_in = ?delay,
-                      "lock_timeout: a long transaction holds a lock the migration needs");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
+        warn!(migration = name, attempt, of = attempts, retry_in = ?delay,
+              "lock timeout ({:?}): {blockers}", t.ddl_lock);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+        attempt += 1;
+    };
+    if let Some(session) = session {
+        session.close().await.ok();
+    }
+    if result.is_ok() {
+        info!(migration = name, ?direction, "done");
+    }
+    result
+}
+
+/// One attempt in a transaction: `SET LOCAL lock_timeout`, the migration, its history row.
+async fn in_transaction(
+    target: &Target,
+    migration: &dyn MigrationTrait,
+    direction: Direction,
+    t: Timeouts,
+) -> Result<(), DbErr> {
+    let txn = target.db.begin().await?;
+    let result = async {
+        if target.backend() == DbBackend::Postgres {
+            let ms = lock_timeout_ms(t.ddl_lock);
+            txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
+                .await?;
+        }
+        step(&SchemaManager::new(&txn), migration, direction).await?;
+        record(&txn, migration.name(), direction).await
+    }
+    .await;
+    match result {
+        Ok(()) => txn.commit().await,
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err(e)
         }
     }
-    unreachable!("the loop returns on its last attempt")
+}
+
+/// One attempt without a transaction: each statement commits on its own.
+async fn outside_transaction(
+    db: &DatabaseConnection,
+    migration: &dyn MigrationTrait,
+    direction: Direction,
+) -> Result<(), DbErr> {
+    step(&SchemaManager::new(db), migration, direction).await?;
+    record(db, migration.name(), direction).await
+}
+
+/// A pool of exactly one PostgreSQL session whose `lock_timeout` is set at connection (the
+/// `options` startup parameter), so no statement of it can wait longer, whichever connection
+/// sqlx hands out and however often it reconnects.
+async fn ddl_session(url: &str, lock_timeout: Duration) -> Result<DatabaseConnection, DbErr> {
+    let setting = format!("{}ms", lock_timeout_ms(lock_timeout));
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(1)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        // An index build is slow by nature; the runner says itself what it waits for.
+        .sqlx_slow_statements_logging_settings(log::LevelFilter::Debug, Duration::from_secs(1))
+        .map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", setting.as_str())]));
+    Database::connect(opts).await
+}
+
+/// `lock_timeout` in milliseconds as PostgreSQL takes it: at least 1 (0 would disable it), at
+/// most `i32::MAX`. The command line refuses values outside that range; this keeps the library
+/// safe for other callers.
+pub(super) fn lock_timeout_ms(timeout: Duration) -> u128 {
+    timeout.as_millis().clamp(1, i32::MAX as u128)
 }
 
 async fn step(
@@ -318,7 +394,7 @@ async fn delete_history(db: &impl ConnectionTrait, name: &str) -> Result<(), DbE
 ///
 /// (sea-orm-migration's own check asks `information_schema`, whose first query in a new
 /// PostgreSQL session costs about 100 ms: more than the migrations themselves.)
-async fn applied_names(db: &impl ConnectionTrait) -> Result<HashSet<String>, DbErr> {
+async fn applied_names(db: &impl ConnectionTrait) -> Result<HashSet<String>, RunnerError> {
     let exists = match db.get_database_backend() {
         DbBackend::Postgres => "SELECT to_regclass('seaql_migrations') IS NOT NULL AS present",
         _ => {
@@ -341,10 +417,8 @@ async fn applied_names(db: &impl ConnectionTrait) -> Result<HashSet<String>, DbE
         .map(|m| m.version)
         .collect();
     let known = migration_names();
-    if let Some(unknown) = applied.iter().find(|a| !known.contains(a)) {
-        return Err(DbErr::Custom(format!(
-            "the database records migration {unknown}, which this binary does not know: a newer version migrated it"
-        )));
+    if let Some(unknown) = applied.iter().filter(|a| !known.contains(a)).min() {
+        return Err(RunnerError::UnknownMigration(unknown.clone()));
     }
     Ok(applied)
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tracing::warn;
 
-use super::RunnerError;
+use super::{RunnerError, describe};
 
 /// A connected database and the URL it came from (the lock needs a connection of its own).
 #[derive(Debug, Clone)]
@@ -52,10 +52,10 @@ pub async fn connect(url: &str, wait: Duration) -> Result<Target, RunnerError> {
         if start.elapsed() + delay >= wait {
             return Err(RunnerError::Unreachable {
                 waited: wait,
-                last: err.to_string(),
+                last: describe(&err),
             });
         }
-        warn!(error = %err, retry_in = ?delay, "database not reachable yet");
+        warn!(error = %describe(&err), retry_in = ?delay, "database not reachable yet");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
