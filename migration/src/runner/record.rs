@@ -41,11 +41,22 @@ async fn recorded(
         drop(manager);
         txn.commit().await?;
     }
+    // The log holds the recorder's own BEGIN and COMMIT around the migration's statements: left
+    // in, `psql -1 -f` of the script warns, commits early and runs the rest outside any transaction.
     Ok(conn
         .into_transaction_log()
         .iter()
         .flat_map(|t| t.statements().iter().map(ToString::to_string))
+        .filter(|sql| !is_transaction_control(sql))
         .collect())
+}
+
+/// Whether `sql` begins, ends or nests a transaction (what the recorder's transaction logs).
+fn is_transaction_control(sql: &str) -> bool {
+    let word = sql.split_whitespace().next().unwrap_or_default();
+    ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
 }
 
 /// The tables a migration's `down` drops, read from the SQL it would run.
@@ -94,9 +105,10 @@ pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerE
         script.push_str(&format!("\n-- {} (up)\n", migration.name()));
         if migration.use_transaction() == Some(false) && backend == DbBackend::Postgres {
             script.push_str(
-                "-- `migration up` runs this one outside a transaction and builds its indexes\n\
-                 -- CONCURRENTLY (writes continue); here they are built in the transaction,\n\
-                 -- which blocks writes to the tables while they build.\n",
+                "-- `migration up` runs this one outside a transaction, online (indexes built\n\
+                 -- CONCURRENTLY, constraints added NOT VALID then validated: writes continue);\n\
+                 -- here it runs in the script's transaction, which blocks writes to its tables\n\
+                 -- until the script commits.\n",
             );
         }
         for sql in recorded(backend, migration.as_ref(), true).await? {
