@@ -10,6 +10,7 @@ pub mod m20251109_000001_create_reference_tables;
 pub mod m20251109_000002_seed_reference_data;
 pub mod m20251205_152202_add_digital_asset_models;
 pub mod m20261124_100000_add_lookup_indexes;
+pub mod m20261125_000000_require_location_purpose;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251109_000002_seed_reference_data::Migration),
             Box::new(m20251205_152202_add_digital_asset_models::Migration),
             Box::new(m20261124_100000_add_lookup_indexes::Migration),
+            Box::new(m20261125_000000_require_location_purpose::Migration),
         ]
     }
 }

@@ -23,17 +23,24 @@ pub enum Kind {
     EnumType,
     Index,
     ForeignKey,
+    /// Primary keys and unique constraints.
     Constraint,
+    /// CHECK constraints (PostgreSQL; SQLite's are part of their table's definition).
+    Check,
+    /// Triggers (SQLite, where they enforce the rules a CHECK cannot be added for).
+    Trigger,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 8] = [
         Kind::Table,
         Kind::Column,
         Kind::EnumType,
         Kind::Index,
         Kind::ForeignKey,
         Kind::Constraint,
+        Kind::Check,
+        Kind::Trigger,
     ];
 
     pub fn label(self) -> &'static str {
@@ -44,6 +51,8 @@ impl Kind {
             Kind::Index => "Indexes",
             Kind::ForeignKey => "Foreign keys",
             Kind::Constraint => "Constraints",
+            Kind::Check => "Checks",
+            Kind::Trigger => "Triggers",
         }
     }
 }
@@ -208,7 +217,7 @@ async fn postgres_catalogs(
 async fn postgres_catalog(db: &impl ConnectionTrait, schema: &str) -> Result<Catalog, DbErr> {
     let mut catalog = Catalog::new();
     let s = || vec![Value::from(schema.to_owned())];
-    let queries: [(Kind, &str); 6] = [
+    let queries: [(Kind, &str); 7] = [
         (
             Kind::Table,
             "SELECT c.relname::text, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -262,7 +271,15 @@ async fn postgres_catalog(db: &impl ConnectionTrait, schema: &str) -> Result<Cat
             "SELECT c.conname::text, t.relname || ': ' || pg_get_constraintdef(c.oid)
              FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
              JOIN pg_namespace n ON n.oid = c.connamespace
-             WHERE c.contype IN ('u', 'c', 'p') AND n.nspname = $1 AND t.relname <> 'seaql_migrations'",
+             WHERE c.contype IN ('u', 'p') AND n.nspname = $1 AND t.relname <> 'seaql_migrations'",
+        ),
+        (
+            // The definition says NOT VALID while a constraint added online is not validated.
+            Kind::Check,
+            "SELECT c.conname::text, t.relname || ': ' || pg_get_constraintdef(c.oid)
+             FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+             JOIN pg_namespace n ON n.oid = c.connamespace
+             WHERE c.contype = 'c' AND n.nspname = $1 AND t.relname <> 'seaql_migrations'",
         ),
     ];
     for (kind, sql) in queries {
@@ -289,22 +306,23 @@ async fn sqlite_catalogs(target: &Target, applied: &[String]) -> Result<(Catalog
     Ok((expected, live))
 }
 
-/// SQLite keeps each table's and index's definition as text: comparing it covers columns, CHECKs
-/// (the enum values) and inline constraints; foreign keys are listed for precise messages.
+/// SQLite keeps each table's, index's and trigger's definition as text: comparing it covers
+/// columns, CHECKs (the enum values), inline constraints and the triggers that stand in for CHECKs
+/// added later; foreign keys are listed for precise messages.
 async fn sqlite_catalog(db: &impl ConnectionTrait) -> Result<Catalog, DbErr> {
     let mut catalog = Catalog::new();
     let objects = query_triples(
         db,
         "SELECT type, name, coalesce(sql, 'automatic on ' || tbl_name) FROM sqlite_master
-         WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'
+         WHERE type IN ('table', 'index', 'trigger') AND name NOT LIKE 'sqlite_%'
            AND tbl_name <> 'seaql_migrations'",
     )
     .await?;
     for (kind, name, sql) in objects {
-        let kind = if kind == "table" {
-            Kind::Table
-        } else {
-            Kind::Index
+        let kind = match kind.as_str() {
+            "table" => Kind::Table,
+            "trigger" => Kind::Trigger,
+            _ => Kind::Index,
         };
         catalog.insert(
             (kind, name),

@@ -130,6 +130,13 @@ async fn deleting_a_user_purpose_or_mechanism_clears_the_reference(backend: Back
         .await,
         2
     );
+    // loc-1 states its purpose only by purpose-1, which the database's purpose rule would refuse
+    // to clear (runner_hardening.rs tests that); with a text as well, the purpose can go.
+    exec(
+        &conn,
+        "UPDATE asset_processing_locations SET purpose_text = 'Payroll' WHERE id = 'loc-1'",
+    )
+    .await;
     exec(&conn, "DELETE FROM purposes WHERE id = 'purpose-1'").await;
     exec(&conn, "DELETE FROM transfer_mechanisms WHERE id = 'SCC'").await;
     assert_eq!(
