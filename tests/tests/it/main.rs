@@ -28,4 +28,5 @@ mod foreign_keys;
 mod rollback;
 mod runbook;
 mod runner;
+mod runner_hardening;
 mod schema;
