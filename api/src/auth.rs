@@ -74,15 +74,35 @@ impl Keys {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or(AuthError::Missing)?
             .trim();
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AuthError::Invalid(describe(&e)))?;
-        let Claims { sub, org_id, .. } = data.claims;
-        if org_id.is_empty() || sub.is_empty() {
-            return Err(AuthError::Invalid(
-                "`sub` and `org_id` must not be empty".into(),
-            ));
-        }
+        // Decoded as a map, so that a missing or mistyped claim is named in the answer.
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &self.decoding,
+            &self.validation,
+        )
+        .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        let org_id = text_claim(&data.claims, "org_id")?;
+        let sub = text_claim(&data.claims, "sub")?;
         Ok(Tenant::new(org_id, sub))
+    }
+}
+
+/// A claim that must be a non-empty string.
+fn text_claim(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<String, AuthError> {
+    match claims.get(name) {
+        None => Err(AuthError::Invalid(format!(
+            "the token lacks the `{name}` claim"
+        ))),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(serde_json::Value::String(_)) => Err(AuthError::Invalid(format!(
+            "the `{name}` claim must not be empty"
+        ))),
+        Some(_) => Err(AuthError::Invalid(format!(
+            "the `{name}` claim must be a string"
+        ))),
     }
 }
 
@@ -92,9 +112,15 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
         ErrorKind::ExpiredSignature => "the token has expired".into(),
         ErrorKind::InvalidSignature => "the signature does not match".into(),
         ErrorKind::InvalidAlgorithm => "only HS256 tokens are accepted".into(),
-        ErrorKind::MissingRequiredClaim(c) => format!("the `{c}` claim is required"),
-        ErrorKind::Json(_) => "the claims `sub`, `org_id` and `exp` are required".into(),
-        _ => "the token is malformed".into(),
+        ErrorKind::MissingRequiredClaim(c) => format!("the token lacks the `{c}` claim"),
+        ErrorKind::InvalidToken => {
+            "not a JWT: a token is three base64url parts separated by dots".into()
+        }
+        ErrorKind::Base64(_) => "a part of the token is not valid base64url".into(),
+        ErrorKind::Json(e) => format!("the token's header or claims are not valid JSON: {e}"),
+        ErrorKind::Utf8(_) => "a part of the token is not UTF-8".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf`)".into(),
+        other => format!("the token is malformed ({other:?})"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Configuration, from flags or the environment.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -70,6 +71,70 @@ pub struct Config {
     /// Folder of the embedded default's database and secret.
     #[arg(long, env = "DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// What one client, request or connection may take; the README's "Limits" section.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Most requests waiting for their turn to execute (beyond: HTTP 503 with Retry-After).
+    /// One organization may hold at most half of the executing slots and half of this queue,
+    /// so that its blocked or slow requests never take every slot from the others.
+    #[arg(long, env = "MAX_QUEUED_REQUESTS", default_value_t = 64, global = true)]
+    pub max_queued_requests: usize,
+
+    /// Longest a request may take from its headers to its answer, waiting included (beyond:
+    /// HTTP 503, code TIMEOUT).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = duration, global = true)]
+    pub request_timeout: Duration,
+
+    /// PostgreSQL `statement_timeout` of the API's connections (code TIMEOUT).
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]
+    pub db_statement_timeout: Duration,
+
+    /// PostgreSQL `lock_timeout` of the API's connections: how long a write waits for a row
+    /// another transaction holds (beyond: code LOCK_TIMEOUT, retryable).
+    #[arg(long, env = "DB_LOCK_TIMEOUT", default_value = "3s", value_parser = duration, global = true)]
+    pub db_lock_timeout: Duration,
+
+    /// Most estimated values a query may select: every field counts 1, times the page size
+    /// (`first`) for pages and times 10 for an asset's locations and activities.
+    #[arg(long, env = "MAX_QUERY_COST", default_value_t = 25_000, global = true)]
+    pub max_query_cost: usize,
+
+    /// Most values one response may hold, counted as it is built (rows of every list times
+    /// the fields selected on them); past it, execution stops with RESPONSE_TOO_LARGE.
+    #[arg(long, env = "RESPONSE_BUDGET", default_value_t = 50_000, global = true)]
+    pub response_budget: usize,
+
+    /// Most TCP connections open at once (clamped below the open-file limit); more wait to be
+    /// accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096, global = true)]
+    pub max_connections: usize,
+
+    /// Longest a connection may take to send a request's headers, and longest an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]
+    pub http_header_timeout: Duration,
+
+    /// Longest a request may take to send its body (beyond: HTTP 408).
+    #[arg(long, env = "HTTP_BODY_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]
+    pub http_body_timeout: Duration,
+}
+
+/// `90` (seconds), `500ms`, `2m`, `1h 30m`: a duration, checked for overflow.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("`{s}`: {e}"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 10s, 500ms or 2m: {e}"))
 }
 
 impl Config {

@@ -4,13 +4,21 @@
 use async_graphql::{Error, ErrorExtensions};
 use service::ServiceError;
 
-/// The codes of DESIGN §4.
+/// The codes of DESIGN §4, and those of the limits (README, "Limits").
 pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const CONFLICT: &str = "CONFLICT";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    /// The response would exceed RESPONSE_BUDGET.
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+    /// A row stayed locked past DB_LOCK_TIMEOUT (retryable).
+    pub const LOCK_TIMEOUT: &str = "LOCK_TIMEOUT";
+    /// The request or a statement ran past its time (retryable).
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// The queue is full or the database unreachable (retryable; HTTP 503 with Retry-After).
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 }
 
 /// A client error of one field.
@@ -23,7 +31,8 @@ pub fn bad_input(field: &str, message: impl Into<String>) -> Error {
 
 /// The GraphQL error for a domain error.
 pub fn to_graphql(err: ServiceError) -> Error {
-    match err {
+    let retryable = err.is_retryable();
+    let error = match err {
         ServiceError::NotFound(what) => Error::new(format!("{what} not found"))
             .extend_with(|_, e| e.set("code", code::NOT_FOUND)),
         ServiceError::BadInput { field, message } => Error::new(message).extend_with(|_, e| {
@@ -35,11 +44,25 @@ pub fn to_graphql(err: ServiceError) -> Error {
         ServiceError::Conflict(message) => {
             Error::new(message).extend_with(|_, e| e.set("code", code::CONFLICT))
         }
+        ServiceError::LockTimeout => Error::new(ServiceError::LockTimeout.to_string())
+            .extend_with(|_, e| e.set("code", code::LOCK_TIMEOUT)),
+        ServiceError::Timeout => Error::new(ServiceError::Timeout.to_string())
+            .extend_with(|_, e| e.set("code", code::TIMEOUT)),
+        ServiceError::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "database connection lost");
+            Error::new("the database connection was lost; retry")
+                .extend_with(|_, e| e.set("code", code::SERVICE_UNAVAILABLE))
+        }
         ServiceError::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             Error::new("internal server error")
                 .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR))
         }
+    };
+    if retryable {
+        error.extend_with(|_, e| e.set("retryable", true))
+    } else {
+        error
     }
 }
 

@@ -1,12 +1,15 @@
 //! The GraphQL API of the digital-asset inventory: `build` starts it, `App::run_until_stopped`
 //! serves until SIGINT or SIGTERM.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod server;
+pub mod tenants;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,16 +17,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{EndpointExt, Server};
 use sea_orm::{ConnectOptions, Database};
 use service::reference_cache::ReferenceCache;
+use tokio::net::TcpListener;
 
+use crate::admission::Admission;
 use crate::auth::Keys;
 use crate::config::{Cli, Command, Config};
+use crate::server::ConnectionLimits;
+use crate::tenants::KnownOrganizations;
 
 /// How long a change to countries or transfer mechanisms made outside migrations may go unseen.
 const REFERENCE_TTL: Duration = Duration::from_secs(60);
+/// How long a deleted organization's tokens may still be let in (to find nothing).
+const ORGANIZATION_TTL: Duration = Duration::from_secs(60);
 
 /// Why the server could not start (said on one line).
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +79,12 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 fn token(config: &Config, org: &str, sub: &str, ttl_hours: u64) -> Result<(), StartupError> {
     let keys = Keys::new(secret(config)?.as_bytes());
+    let ttl = ttl_hours
+        .checked_mul(3600)
+        .filter(|s| *s <= 100 * 365 * 24 * 3600)
+        .ok_or_else(|| StartupError::Config("--ttl-hours must be at most 100 years".into()))?;
     let token = keys
-        .sign(org, sub, Duration::from_secs(ttl_hours * 3600))
+        .sign(org, sub, Duration::from_secs(ttl))
         .map_err(|e| StartupError::Config(format!("cannot sign: {e}")))?;
     println!("{token}");
     Ok(())
@@ -81,7 +92,8 @@ fn token(config: &Config, org: &str, sub: &str, ttl_hours: u64) -> Result<(), St
 
 /// A server ready to run.
 pub struct App {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
+    connections: ConnectionLimits,
     state: Arc<http::AppState>,
     addr: SocketAddr,
     database: String,
@@ -110,6 +122,10 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     }
     let keys = Keys::new(secret(&config)?.as_bytes());
 
+    let limits = config.limits.clone();
+    let lock_timeout = limits.db_lock_timeout;
+    let lock_timeout_ms = lock_timeout.as_millis().max(1);
+    let statement_timeout = limits.db_statement_timeout.as_millis().max(1);
     let mut opts = ConnectOptions::new(&url);
     opts.max_connections(if sqlite { 4 } else { config.db_max_connections })
         .min_connections(if sqlite { 1 } else { 2 })
@@ -121,10 +137,17 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
         .connect_lazy(!sqlite)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(lock_timeout)
                 .create_if_missing(true)
+        })
+        // Set at connection start: no statement waits on a lock, or runs, without end.
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([
+                ("statement_timeout", statement_timeout.to_string()),
+                ("lock_timeout", lock_timeout_ms.to_string()),
+            ])
         });
     let mut db = Database::connect(opts)
         .await
@@ -158,28 +181,34 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         }
     }
 
-    let schema = graphql::builder().data(db.clone()).finish();
+    let schema = graphql::builder(limits.max_query_cost)
+        .data(db.clone())
+        .finish();
     let state = Arc::new(http::AppState {
         schema,
         db,
         keys,
         reference: Arc::new(ReferenceCache::new(REFERENCE_TTL)),
-        executions: Arc::new(tokio::sync::Semaphore::new(
-            config.max_concurrent_requests(),
-        )),
+        admission: Admission::new(config.max_concurrent_requests(), limits.max_queued_requests),
+        organizations: KnownOrganizations::new(ORGANIZATION_TTL),
+        limits: http::RequestLimits {
+            request_timeout: limits.request_timeout,
+            body_timeout: limits.http_body_timeout,
+            response_budget: limits.response_budget,
+        },
     });
-    let acceptor = TcpListener::bind(config.listen_addr.clone())
-        .into_acceptor()
+    let listener = TcpListener::bind(config.listen_addr.as_str())
         .await
         .map_err(|source| StartupError::Listen {
             addr: config.listen_addr.clone(),
             source,
         })?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| StartupError::Config("the listener has no address".into()))?;
+    let addr = listener.local_addr()?;
+    let connections = ConnectionLimits {
+        max_connections: server::connection_cap(limits.max_connections),
+        header_timeout: limits.http_header_timeout,
+        shutdown_grace: Duration::from_secs(10),
+    };
     let database = if embedded {
         format!(
             "{} (embedded default)",
@@ -191,7 +220,8 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         "PostgreSQL".to_owned()
     };
     Ok(App {
-        acceptor,
+        listener,
+        connections,
         state,
         addr,
         database,
@@ -221,10 +251,8 @@ impl App {
 
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish (10 s at most).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let routes = http::routes(self.state).boxed();
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes, shutdown_signal(), Some(Duration::from_secs(10)))
-            .await
+        let routes = http::routes(self.state);
+        server::serve(self.listener, routes, self.connections, shutdown_signal()).await
     }
 }
 

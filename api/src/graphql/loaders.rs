@@ -25,6 +25,7 @@ use sea_orm::DatabaseConnection;
 use service::reference_cache::ReferenceCache;
 use service::{Tenant, activities, assets, locations, reference};
 
+use super::guard::RequestGuard;
 use crate::error::GqlResult;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -134,10 +135,12 @@ impl Loaders {
         db: &DatabaseConnection,
         reference: &Arc<ReferenceCache>,
         tenant: &Tenant,
+        guard: &Arc<RequestGuard>,
     ) -> (Self, Dispatcher) {
         let scoped = || Scoped {
             db: db.clone(),
             tenant: tenant.clone(),
+            guard: guard.clone(),
         };
         let d = Dispatcher::default();
         let loaders = Self {
@@ -179,10 +182,39 @@ impl Loaders {
     }
 }
 
-/// What every loader needs: the pool and the tenant it loads for.
+/// What every loader needs: the pool, the tenant it loads for, and the request's budget.
 pub struct Scoped {
     db: DatabaseConnection,
     tenant: Tenant,
+    guard: Arc<RequestGuard>,
+}
+
+impl Scoped {
+    /// Rows a list may fetch: one more than the response budget can show, so that a list too
+    /// long to show is known without reading all of it.
+    fn row_limit(&self) -> u64 {
+        shown_rows(&self.guard) as u64 + 1
+    }
+
+    /// RESPONSE_TOO_LARGE when the budget cannot show `rows`.
+    fn within_budget(&self, rows: usize) -> Result<(), Error> {
+        if rows > shown_rows(&self.guard) {
+            return Err(self.guard.overrun());
+        }
+        Ok(())
+    }
+}
+
+/// The most rows the rest of the budget can show: each costs at least 2 (the row and one field).
+fn shown_rows(guard: &RequestGuard) -> usize {
+    guard.remaining() / 2
+}
+
+/// The row limit of a root list: one more than the request's budget can show.
+pub fn row_limit(ctx: &Context<'_>) -> async_graphql::Result<Option<u64>> {
+    Ok(ctx
+        .data_opt::<Arc<RequestGuard>>()
+        .map(|g| shown_rows(g) as u64 + 1))
 }
 
 /// Which locations of an asset to load.
@@ -215,9 +247,16 @@ impl Loader<AssetLocationsKey> for LocationsLoader {
             if ids.is_empty() {
                 continue;
             }
-            let rows = locations::for_assets(&self.0.db, &self.0.tenant, &ids, include_inactive)
-                .await
-                .gql()?;
+            let rows = locations::for_assets(
+                &self.0.db,
+                &self.0.tenant,
+                &ids,
+                include_inactive,
+                Some(self.0.row_limit()),
+            )
+            .await
+            .gql()?;
+            self.0.within_budget(rows.len())?;
             for row in rows {
                 let key = AssetLocationsKey {
                     asset_id: row.digital_asset_id.clone(),
@@ -240,11 +279,16 @@ impl Loader<String> for ActivitiesLoader {
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Error> {
         let mut out: HashMap<String, Self::Value> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for (asset_id, activity) in
-            activities::activities_for_assets(&self.0.db, &self.0.tenant, keys)
-                .await
-                .gql()?
-        {
+        let rows = activities::activities_for_assets(
+            &self.0.db,
+            &self.0.tenant,
+            keys,
+            Some(self.0.row_limit()),
+        )
+        .await
+        .gql()?;
+        self.0.within_budget(rows.len())?;
+        for (asset_id, activity) in rows {
             out.entry(asset_id).or_default().push(activity);
         }
         Ok(out)

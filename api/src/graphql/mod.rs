@@ -1,8 +1,10 @@
 //! The GraphQL schema of DESIGN §4.
 
+pub mod guard;
 mod inputs;
 pub mod loaders;
 mod mutation;
+pub mod order;
 mod query;
 pub mod types;
 
@@ -19,19 +21,24 @@ pub type InventorySchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deepest query accepted: GraphiQL's introspection query reaches 14.
 pub const MAX_DEPTH: usize = 16;
-/// Most fields a query may select.
-pub const MAX_COMPLEXITY: usize = 2000;
+/// The static cost of a field whose list has no page size: an asset's locations and
+/// activities are assumed this long (the response budget counts the real lengths).
+pub const ASSUMED_LIST_LEN: usize = 10;
 
-/// The schema with its limits, before the server adds its data.
-pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+/// The schema with its limits (`max_cost`: see MAX_QUERY_COST), before the server adds its
+/// data.
+pub fn builder(max_cost: usize) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        .limit_complexity(max_cost)
+        .extension(guard::Guard)
 }
 
 /// The SDL, as `api schema` prints it.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
 }
 
 /// The caller's tenant, put in the request by the HTTP layer.

@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, MergedObject, Object, Result};
 use service::{activities, assets, locations};
 
+use super::guard::charge_list;
 use super::inputs::{
     AssetProcessingLocationInput, CreateDigitalAssetInput, UpdateAssetProcessingLocationInput,
     UpdateDigitalAssetInput,
@@ -74,6 +75,7 @@ impl LocationMutation {
         let added = locations::add(db(ctx)?, tenant(ctx)?, &digital_asset_id, new)
             .await
             .gql()?;
+        charge_list(ctx, added.len())?;
         Ok(added.into_iter().map(AssetProcessingLocation).collect())
     }
 
@@ -149,6 +151,7 @@ impl ActivityMutation {
         let list = activities::sync(db(ctx)?, tenant(ctx)?, &activity_id, &ids)
             .await
             .gql()?;
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(DigitalAsset).collect())
     }
 }

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, MergedObject, Object, Result};
 use service::assets;
 use service::{activities, locations, reference};
 
+use super::guard::charge_list;
 use super::inputs::DigitalAssetFilter;
 use super::types::{
     AssetCursor, AssetProcessingLocation, Country, DataProcessingActivity, DigitalAsset,
@@ -32,6 +33,7 @@ impl AssetQuery {
     }
 
     /// The organization's assets by name, then id, a page at a time.
+    #[graphql(complexity = "first.unwrap_or(50).clamp(1, 100) as usize * child_complexity + 1")]
     async fn digital_assets(
         &self,
         ctx: &Context<'_>,
@@ -80,7 +82,9 @@ pub struct LocationQuery;
 
 #[Object]
 impl LocationQuery {
-    /// An asset's locations, oldest first (empty for an asset that is not the organization's).
+    /// An asset's locations, oldest first; NOT_FOUND for an asset that is not the
+    /// organization's.
+    #[graphql(complexity = "crate::graphql::ASSUMED_LIST_LEN * child_complexity + 1")]
     async fn asset_processing_locations(
         &self,
         ctx: &Context<'_>,
@@ -88,19 +92,20 @@ impl LocationQuery {
         #[graphql(desc = "Include deactivated locations.", default_with = "Some(false)")]
         include_inactive: Option<bool>,
     ) -> Result<Vec<AssetProcessingLocation>> {
-        let ids = [digital_asset_id.0];
-        let list = locations::for_assets(
+        let list = locations::for_asset(
             db(ctx)?,
             tenant(ctx)?,
-            &ids,
+            &digital_asset_id,
             include_inactive.unwrap_or(false),
         )
         .await
         .gql()?;
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(AssetProcessingLocation).collect())
     }
 
     /// The organization's locations in a country, oldest first.
+    #[graphql(complexity = "100 * child_complexity + 1")]
     async fn locations_by_country(
         &self,
         ctx: &Context<'_>,
@@ -110,9 +115,11 @@ impl LocationQuery {
         )]
         is_active: Option<bool>,
     ) -> Result<Vec<AssetProcessingLocation>> {
-        let list = locations::by_country(db(ctx)?, tenant(ctx)?, &country_id, is_active)
+        let limit = super::loaders::row_limit(ctx)?;
+        let list = locations::by_country(db(ctx)?, tenant(ctx)?, &country_id, is_active, limit)
             .await
             .gql()?;
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(AssetProcessingLocation).collect())
     }
 }
@@ -124,6 +131,7 @@ pub struct ActivityQuery;
 #[Object]
 impl ActivityQuery {
     /// The assets an activity of the organization uses, by name.
+    #[graphql(complexity = "100 * child_complexity + 1")]
     async fn assets_for_activity(
         &self,
         ctx: &Context<'_>,
@@ -132,10 +140,12 @@ impl ActivityQuery {
         let list = activities::assets_for_activity(db(ctx)?, tenant(ctx)?, &activity_id)
             .await
             .gql()?;
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(DigitalAsset).collect())
     }
 
     /// The activities that use one of the organization's assets, by name.
+    #[graphql(complexity = "crate::graphql::ASSUMED_LIST_LEN * child_complexity + 1")]
     async fn activities_for_asset(
         &self,
         ctx: &Context<'_>,
@@ -144,15 +154,18 @@ impl ActivityQuery {
         let list = activities::activities_for_asset(db(ctx)?, tenant(ctx)?, &digital_asset_id)
             .await
             .gql()?;
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(DataProcessingActivity).collect())
     }
 
     /// The organization's data-processing activities, by name.
+    #[graphql(complexity = "100 * child_complexity + 1")]
     async fn data_processing_activities(
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<DataProcessingActivity>> {
         let list = activities::list(db(ctx)?, tenant(ctx)?).await.gql()?;
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(DataProcessingActivity).collect())
     }
 }
@@ -164,20 +177,19 @@ pub struct ReferenceQuery;
 #[Object]
 impl ReferenceQuery {
     /// Every country, by name.
+    #[graphql(complexity = "250 * child_complexity + 1")]
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
-        Ok(reference::countries(db(ctx)?)
-            .await
-            .gql()?
-            .into_iter()
-            .map(|c| Country(c.into()))
-            .collect())
+        let list = reference::countries(db(ctx)?).await.gql()?;
+        charge_list(ctx, list.len())?;
+        Ok(list.into_iter().map(|c| Country(c.into())).collect())
     }
 
     /// Every GDPR Chapter V transfer mechanism.
+    #[graphql(complexity = "20 * child_complexity + 1")]
     async fn transfer_mechanisms(&self, ctx: &Context<'_>) -> Result<Vec<TransferMechanism>> {
-        Ok(reference::transfer_mechanisms(db(ctx)?)
-            .await
-            .gql()?
+        let list = reference::transfer_mechanisms(db(ctx)?).await.gql()?;
+        charge_list(ctx, list.len())?;
+        Ok(list
             .into_iter()
             .map(|m| TransferMechanism(m.into()))
             .collect())

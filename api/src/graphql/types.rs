@@ -11,6 +11,7 @@ use entity::{
     transfer_mechanisms, users,
 };
 
+use super::guard::charge_list;
 use super::loaders::{AssetLocationsKey, Loaders};
 use crate::error::GqlResult;
 
@@ -171,6 +172,7 @@ impl DigitalAsset {
         self.0.updated_at
     }
     /// Where the asset is hosted or processed, oldest first.
+    #[graphql(complexity = "crate::graphql::ASSUMED_LIST_LEN * child_complexity + 1")]
     async fn processing_locations(
         &self,
         ctx: &Context<'_>,
@@ -186,15 +188,18 @@ impl DigitalAsset {
             .load_one(key)
             .await?
             .unwrap_or_default();
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(AssetProcessingLocation).collect())
     }
     /// The data-processing activities that use the asset, by name.
+    #[graphql(complexity = "crate::graphql::ASSUMED_LIST_LEN * child_complexity + 1")]
     async fn activities(&self, ctx: &Context<'_>) -> Result<Vec<DataProcessingActivity>> {
         let list = Loaders::of(ctx)?
             .activities
             .load_one(self.0.id.clone())
             .await?
             .unwrap_or_default();
+        charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(DataProcessingActivity).collect())
     }
 }
@@ -462,18 +467,21 @@ pub type AssetCursor = OpaqueCursor<(String, String)>;
 #[Object]
 impl DigitalAssetConnection {
     /// The assets of the page with their cursors.
-    async fn edges(&self) -> Vec<DigitalAssetEdge> {
-        self.nodes
+    async fn edges(&self, ctx: &Context<'_>) -> Result<Vec<DigitalAssetEdge>> {
+        charge_list(ctx, self.nodes.len())?;
+        Ok(self
+            .nodes
             .iter()
             .map(|n| DigitalAssetEdge {
                 cursor: Self::cursor(n),
                 node: n.clone(),
             })
-            .collect()
+            .collect())
     }
     /// The assets of the page.
-    async fn nodes(&self) -> &[DigitalAsset] {
-        &self.nodes
+    async fn nodes(&self, ctx: &Context<'_>) -> Result<&[DigitalAsset]> {
+        charge_list(ctx, self.nodes.len())?;
+        Ok(&self.nodes)
     }
     /// Where the page is in the list.
     async fn page_info(&self) -> PageInfo {

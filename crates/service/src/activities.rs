@@ -8,11 +8,12 @@ use entity::digital_assets;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use crate::batch::padded;
-use crate::{ServiceError, Tenant, new_id, scope, time};
+use crate::scope::RowLock;
+use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
 /// The tenant's activities, by name.
 pub async fn list(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<Model>, ServiceError> {
@@ -32,49 +33,58 @@ pub async fn get(
     scope::get::<Entity>(db, tenant, id).await
 }
 
-/// NOT_FOUND unless both the activity and the asset are the tenant's.
-async fn both_owned(
+/// Locks the activity (FOR UPDATE: every change of its links goes one at a time, so a sync
+/// replaces exactly what the previous change left) and the asset (FOR SHARE: it cannot be
+/// deleted meanwhile); NOT_FOUND unless both are the tenant's.
+async fn lock_both(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     activity_id: &str,
     asset_id: &str,
 ) -> Result<(), ServiceError> {
-    get(db, tenant, activity_id).await?;
-    scope::get::<digital_assets::Entity>(db, tenant, asset_id).await?;
+    scope::get_locked::<Entity>(db, tenant, activity_id, RowLock::Exclusive).await?;
+    scope::get_locked::<digital_assets::Entity>(db, tenant, asset_id, RowLock::Shared).await?;
     Ok(())
 }
 
 /// Links an asset to an activity, both the tenant's; linking twice is no error.
 #[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
-pub async fn link(
-    db: &impl ConnectionTrait,
+pub async fn link<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     tenant: &Tenant,
     activity_id: &str,
     asset_id: &str,
 ) -> Result<(), ServiceError> {
-    both_owned(db, tenant, activity_id, asset_id).await?;
-    insert_links(db, activity_id, std::iter::once(asset_id.to_owned())).await
+    let txn = begin_write(db).await?;
+    lock_both(&txn, tenant, activity_id, asset_id).await?;
+    insert_links(&txn, activity_id, std::iter::once(asset_id.to_owned())).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Unlinks an asset from an activity, both the tenant's; unlinking twice is no error.
 #[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
-pub async fn unlink(
-    db: &impl ConnectionTrait,
+pub async fn unlink<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     tenant: &Tenant,
     activity_id: &str,
     asset_id: &str,
 ) -> Result<(), ServiceError> {
-    both_owned(db, tenant, activity_id, asset_id).await?;
+    let txn = begin_write(db).await?;
+    lock_both(&txn, tenant, activity_id, asset_id).await?;
     links::Entity::delete_many()
         .filter(links::Column::ActivityId.eq(activity_id))
         .filter(links::Column::DigitalAssetId.eq(asset_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }
 
 /// Makes `asset_ids` exactly the activity's assets, in one transaction: any unknown (or another
-/// organization's) id changes nothing. Returns the assets, by name.
+/// organization's) id changes nothing. Concurrent syncs of one activity apply one after the
+/// other (the activity row is locked), so the links end as exactly one caller's set. Returns
+/// the assets, by name.
 #[tracing::instrument(skip(db, asset_ids), fields(org = %tenant.organization_id, count = asset_ids.len()))]
 pub async fn sync<C: ConnectionTrait + TransactionTrait>(
     db: &C,
@@ -82,6 +92,7 @@ pub async fn sync<C: ConnectionTrait + TransactionTrait>(
     activity_id: &str,
     asset_ids: &[String],
 ) -> Result<Vec<digital_assets::Model>, ServiceError> {
+    validate::list_len("digitalAssetIds", asset_ids.len(), validate::MAX_SYNC_IDS)?;
     let wanted: Vec<String> = {
         let mut seen = HashSet::new();
         asset_ids
@@ -90,15 +101,15 @@ pub async fn sync<C: ConnectionTrait + TransactionTrait>(
             .cloned()
             .collect()
     };
-    let txn = db.begin().await?;
-    get(&txn, tenant, activity_id).await?;
-    let mut assets = crate::assets::by_ids(&txn, tenant, &wanted).await?;
+    let txn = begin_write(db).await?;
+    scope::get_locked::<Entity>(&txn, tenant, activity_id, RowLock::Exclusive).await?;
+    let mut assets = crate::assets::by_ids_locked(&txn, tenant, &wanted).await?;
     if assets.len() != wanted.len() {
         return Err(ServiceError::NotFound("digital asset"));
     }
     links::Entity::delete_many()
         .filter(links::Column::ActivityId.eq(activity_id))
-        .filter(links::Column::DigitalAssetId.is_not_in(wanted.clone()))
+        .filter(links::Column::DigitalAssetId.is_not_in(padded(&wanted)))
         .exec(&txn)
         .await?;
     insert_links(&txn, activity_id, wanted.into_iter()).await?;
@@ -158,25 +169,30 @@ pub async fn activities_for_asset(
     asset_id: &str,
 ) -> Result<Vec<Model>, ServiceError> {
     scope::get::<digital_assets::Entity>(db, tenant, asset_id).await?;
-    Ok(activities_for_assets(db, tenant, &[asset_id.to_owned()])
-        .await?
-        .into_iter()
-        .map(|(_, a)| a)
-        .collect())
+    Ok(
+        activities_for_assets(db, tenant, &[asset_id.to_owned()], None)
+            .await?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect(),
+    )
 }
 
 /// For each of `asset_ids`, the tenant's activities it is linked to, as (asset id, activity)
-/// pairs by activity name: one statement for any number of assets.
+/// pairs by activity name: one statement for any number of assets; at most `limit` pairs when
+/// given.
 pub async fn activities_for_assets(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     asset_ids: &[String],
+    limit: Option<u64>,
 ) -> Result<Vec<(String, Model)>, ServiceError> {
     let rows = scope::find::<Entity>(tenant)
         .find_also_related(links::Entity)
         .filter(links::Column::DigitalAssetId.is_in(padded(asset_ids)))
         .order_by_asc(Column::Name)
         .order_by_asc(Column::Id)
+        .limit(limit)
         .all(db)
         .await?;
     Ok(rows

@@ -12,9 +12,10 @@ use sea_orm::{
 use serde_json::Value as Json;
 
 use crate::batch::padded;
-use crate::locations::{self, NewLocation};
+use crate::locations::{self, NewLocation, set_if};
 use crate::reference::References;
-use crate::{ServiceError, Tenant, new_id, scope, time, validate};
+use crate::scope::RowLock;
+use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
 /// A digital asset to create, with its first locations.
 #[derive(Debug, Clone)]
@@ -97,6 +98,11 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     mut input: NewAsset,
 ) -> Result<Model, ServiceError> {
     let name = validate::required_text("name", &input.name, 1, 255)?;
+    validate::list_len(
+        "locations",
+        input.locations.len(),
+        validate::MAX_LOCATIONS_PER_CALL,
+    )?;
     check_texts(
         input.description.as_deref(),
         input.url.as_deref(),
@@ -119,11 +125,11 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     for (i, location) in input.locations.iter_mut().enumerate() {
         locations::check_new(&format!("locations[{i}]."), location, &mut refs)?;
     }
-    refs.check(db, tenant).await?;
 
     let now = time::now();
     let id = new_id();
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
+    refs.check(&txn, tenant).await?;
     let asset = Entity::insert(assets::ActiveModel {
         id: Set(id.clone()),
         organization_id: Set(tenant.organization_id.clone()),
@@ -175,6 +181,23 @@ pub async fn by_ids(
 ) -> Result<Vec<Model>, ServiceError> {
     Ok(scope::find::<Entity>(tenant)
         .filter(Column::Id.is_in(padded(ids)))
+        .all(db)
+        .await?)
+}
+
+/// The tenant's assets among `ids`, locked FOR SHARE until the transaction ends (so none is
+/// deleted while the caller links it).
+pub(crate) async fn by_ids_locked(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    ids: &[String],
+) -> Result<Vec<Model>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(scope::find::<Entity>(tenant)
+        .filter(Column::Id.is_in(padded(ids)))
+        .lock_shared()
         .all(db)
         .await?)
 }
@@ -246,13 +269,16 @@ pub async fn count(
 
 /// Changes one of the tenant's assets.
 #[tracing::instrument(skip(db, patch), fields(org = %tenant.organization_id))]
-pub async fn update(
-    db: &impl ConnectionTrait,
+pub async fn update<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     tenant: &Tenant,
     id: &str,
     patch: AssetPatch,
 ) -> Result<Model, ServiceError> {
-    scope::get::<Entity>(db, tenant, id).await?;
+    // Locked first: an unknown id is NOT_FOUND before any validation error, and concurrent
+    // updates of one asset apply one after the other.
+    let txn = begin_write(db).await?;
+    scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
     check_texts(
         patch.description.as_ref().and_then(Option::as_deref),
         patch.url.as_ref().and_then(Option::as_deref),
@@ -267,51 +293,39 @@ pub async fn update(
     if let Some(name) = patch.name {
         change.name = Set(validate::required_text("name", &name, 1, 255)?);
     }
-    if let Some(t) = patch.asset_type {
-        change.r#type = Set(t);
+    if let Some(Some(id)) = &patch.primary_hosting_country_id {
+        refs.countries
+            .push(("primaryHostingCountryId".into(), id.clone()));
     }
-    if let Some(v) = patch.description {
-        change.description = Set(v);
-    }
-    if let Some(v) = patch.primary_hosting_country_id {
-        if let Some(id) = &v {
-            refs.countries
-                .push(("primaryHostingCountryId".into(), id.clone()));
+    for (field, value) in [
+        ("technicalOwnerId", &patch.technical_owner_id),
+        ("businessOwnerId", &patch.business_owner_id),
+    ] {
+        if let Some(Some(id)) = value {
+            refs.users.push((field.into(), id.clone()));
         }
-        change.primary_hosting_country_id = Set(v);
     }
-    if let Some(v) = patch.url {
-        change.url = Set(v);
-    }
-    if let Some(v) = patch.technical_owner_id {
-        if let Some(id) = &v {
-            refs.users.push(("technicalOwnerId".into(), id.clone()));
-        }
-        change.technical_owner_id = Set(v);
-    }
-    if let Some(v) = patch.business_owner_id {
-        if let Some(id) = &v {
-            refs.users.push(("businessOwnerId".into(), id.clone()));
-        }
-        change.business_owner_id = Set(v);
-    }
-    if let Some(v) = patch.contains_personal_data {
-        change.contains_personal_data = Set(v);
-    }
-    if let Some(v) = patch.integration_status {
-        change.integration_status = Set(v);
-    }
-    if let Some(v) = patch.last_scanned_at {
-        change.last_scanned_at = Set(v);
-    }
-    if let Some(v) = patch.discovered_via {
-        change.discovered_via = Set(v);
-    }
-    if let Some(v) = patch.metadata {
-        change.metadata = Set(v);
-    }
-    refs.check(db, tenant).await?;
-    scope::update_by_id::<Entity, _>(db, tenant, id, change).await
+    set_if(&mut change.r#type, patch.asset_type);
+    set_if(&mut change.description, patch.description);
+    set_if(
+        &mut change.primary_hosting_country_id,
+        patch.primary_hosting_country_id,
+    );
+    set_if(&mut change.url, patch.url);
+    set_if(&mut change.technical_owner_id, patch.technical_owner_id);
+    set_if(&mut change.business_owner_id, patch.business_owner_id);
+    set_if(
+        &mut change.contains_personal_data,
+        patch.contains_personal_data,
+    );
+    set_if(&mut change.integration_status, patch.integration_status);
+    set_if(&mut change.last_scanned_at, patch.last_scanned_at);
+    set_if(&mut change.discovered_via, patch.discovered_via);
+    set_if(&mut change.metadata, patch.metadata);
+    refs.check(&txn, tenant).await?;
+    let saved = scope::update_by_id::<Entity, _>(&txn, tenant, id, change).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 /// Deletes one of the tenant's assets and its locations; CONFLICT while it is linked to
@@ -322,8 +336,10 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Model, ServiceError> {
-    let txn = db.begin().await?;
-    let asset = scope::get::<Entity>(&txn, tenant, id).await?;
+    // Locked: a concurrent link (which locks the asset FOR SHARE) waits, so the count below
+    // stays true until the delete commits.
+    let txn = begin_write(db).await?;
+    let asset = scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
     let linked = links::Entity::find()
         .filter(links::Column::DigitalAssetId.eq(id))
         .count(&txn)

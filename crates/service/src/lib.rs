@@ -14,10 +14,26 @@ pub mod scope;
 mod time;
 pub mod validate;
 
-pub use error::ServiceError;
+pub use error::{ServiceError, is_connection_lost};
 pub use scope::Tenant;
 
 /// A new id: UUIDv7, so ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that read first and then writes fails with "database is
+/// locked" when another writer went ahead, instead of waiting its turn. On PostgreSQL the rows a
+/// write decides on are locked with [`scope::get_locked`].
+pub(crate) async fn begin_write<C>(db: &C) -> Result<C::Transaction, ServiceError>
+where
+    C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait,
+{
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: (db.get_database_backend() == sea_orm::DbBackend::Sqlite)
+            .then_some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(db.begin_with_options(options).await?)
 }

@@ -5,13 +5,14 @@ use entity::digital_assets;
 use entity::sea_orm_active_enums::LocationRole;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 use serde_json::Value as Json;
 
 use crate::batch::padded;
 use crate::reference::References;
-use crate::{ServiceError, Tenant, new_id, scope, time, validate};
+use crate::scope::RowLock;
+use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
 /// A location to add (to a new or an existing asset).
 #[derive(Debug, Clone)]
@@ -110,12 +111,18 @@ pub async fn add<C: ConnectionTrait + TransactionTrait>(
     asset_id: &str,
     mut locations: Vec<NewLocation>,
 ) -> Result<Vec<Model>, ServiceError> {
+    validate::list_len(
+        "locations",
+        locations.len(),
+        validate::MAX_LOCATIONS_PER_CALL,
+    )?;
     let mut refs = References::default();
     for (i, location) in locations.iter_mut().enumerate() {
         check_new(&format!("locations[{i}]."), location, &mut refs)?;
     }
-    let txn = db.begin().await?;
-    scope::get::<digital_assets::Entity>(&txn, tenant, asset_id).await?;
+    let txn = begin_write(db).await?;
+    // The asset must outlive the insert (a concurrent delete waits for this transaction).
+    scope::get_locked::<digital_assets::Entity>(&txn, tenant, asset_id, RowLock::Shared).await?;
     refs.check(&txn, tenant).await?;
     let mut added = Vec::with_capacity(locations.len());
     for location in locations {
@@ -137,7 +144,10 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     id: &str,
     patch: LocationPatch,
 ) -> Result<Model, ServiceError> {
-    let current = get(db, tenant, id).await?;
+    // The purpose rule spans two fields, so it is decided on the row as stored, locked until
+    // the change commits: two concurrent updates clearing one field each cannot both pass.
+    let txn = begin_write(db).await?;
+    let current = scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
     let mut refs = References::default();
     let mut change = locations::ActiveModel {
         updated_at: Set(time::now()),
@@ -150,9 +160,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         refs.countries.push(("countryId".into(), country.clone()));
         change.country_id = Set(country);
     }
-    if let Some(role) = patch.location_role {
-        change.location_role = Set(role);
-    }
+    set_if(&mut change.location_role, patch.location_role);
     if let Some(purpose) = patch.purpose_id {
         if let Some(id) = &purpose {
             refs.purposes.push(("purposeId".into(), id.clone()));
@@ -170,9 +178,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         }
         change.transfer_mechanism_id = Set(mechanism);
     }
-    if let Some(active) = patch.is_active {
-        change.is_active = Set(active);
-    }
+    set_if(&mut change.is_active, patch.is_active);
     if let Some(metadata) = patch.metadata {
         validate::metadata("metadata", metadata.as_ref())?;
         change.metadata = Set(metadata);
@@ -186,11 +192,24 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         _ => current.purpose_text.clone(),
     };
     require_purpose("", purpose_id.as_deref(), purpose_text.as_deref())?;
-    refs.check(db, tenant).await?;
-    save(db, tenant, id, change).await
+    refs.check(&txn, tenant).await?;
+    let saved = save(&txn, tenant, id, change).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
-/// Marks one of the tenant's locations inactive (idempotent).
+/// Sets `field` when the patch gives a value (`None` keeps the stored one).
+pub(crate) fn set_if<T>(field: &mut sea_orm::ActiveValue<T>, value: Option<T>)
+where
+    T: Into<sea_orm::Value>,
+{
+    if let Some(v) = value {
+        *field = Set(v);
+    }
+}
+
+/// Marks one of the tenant's locations inactive (idempotent; one statement, so atomic).
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
 pub async fn deactivate(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -223,12 +242,26 @@ pub async fn get(
     scope::get::<Entity>(db, tenant, id).await
 }
 
-/// The locations of the tenant's assets among `asset_ids`, oldest first.
+/// The locations of one of the tenant's assets, oldest first; NOT_FOUND for an asset that is
+/// not the tenant's.
+pub async fn for_asset(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset_id: &str,
+    include_inactive: bool,
+) -> Result<Vec<Model>, ServiceError> {
+    scope::get::<digital_assets::Entity>(db, tenant, asset_id).await?;
+    for_assets(db, tenant, &[asset_id.to_owned()], include_inactive, None).await
+}
+
+/// The locations of the tenant's assets among `asset_ids`, oldest first; at most `limit` rows
+/// when given (a caller with a budget asks for one more than it can take, to know it overran).
 pub async fn for_assets(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     asset_ids: &[String],
     include_inactive: bool,
+    limit: Option<u64>,
 ) -> Result<Vec<Model>, ServiceError> {
     let mut select =
         scope::find::<Entity>(tenant).filter(Column::DigitalAssetId.is_in(padded(asset_ids)));
@@ -238,6 +271,7 @@ pub async fn for_assets(
     Ok(select
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
+        .limit(limit)
         .all(db)
         .await?)
 }
@@ -248,6 +282,7 @@ pub async fn by_country(
     tenant: &Tenant,
     country_id: &str,
     is_active: Option<bool>,
+    limit: Option<u64>,
 ) -> Result<Vec<Model>, ServiceError> {
     let mut select = scope::find::<Entity>(tenant).filter(Column::CountryId.eq(country_id));
     if let Some(active) = is_active {
@@ -256,6 +291,7 @@ pub async fn by_country(
     Ok(select
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
+        .limit(limit)
         .all(db)
         .await?)
 }

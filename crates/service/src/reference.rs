@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use entity::{countries, purposes, transfer_mechanisms, users};
+use entity::{countries, organizations, purposes, transfer_mechanisms, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::batch::padded;
@@ -29,6 +29,21 @@ pub async fn transfer_mechanisms(
         .order_by_asc(transfer_mechanisms::Column::Code)
         .all(db)
         .await?)
+}
+
+/// Whether the organization exists (a token's `org_id` may name one that does not).
+pub async fn organization_exists(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<bool, ServiceError> {
+    Ok(organizations::Entity::find()
+        .select_only()
+        .column(organizations::Column::Id)
+        .filter(organizations::Column::Id.eq(id))
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .is_some())
 }
 
 pub async fn countries_by_ids(

@@ -5,8 +5,8 @@ use entity::{
     asset_processing_locations, data_processing_activities, digital_assets, purposes, users,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, QueryFilter, Select,
-    UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, QueryFilter,
+    QuerySelect, Select, UpdateMany,
 };
 
 use crate::ServiceError;
@@ -85,6 +85,31 @@ pub async fn get<E: TenantOwned>(
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound(E::NAME))
+}
+
+/// How a row read inside a write transaction is locked until the transaction ends (PostgreSQL;
+/// SQLite's write transactions are serialized whole, see [`crate::begin_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLock {
+    /// `FOR UPDATE`: the row is about to change, or decides a change of rows that hang off it.
+    Exclusive,
+    /// `FOR SHARE`: the row must keep existing (not be deleted) until the transaction ends.
+    Shared,
+}
+
+/// One of the tenant's rows by id, locked as `lock` says, or NOT_FOUND.
+pub async fn get_locked<E: TenantOwned>(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+    lock: RowLock,
+) -> Result<E::Model, ServiceError> {
+    let select = find::<E>(tenant).filter(E::id().eq(id));
+    let select = match lock {
+        RowLock::Exclusive => select.lock_exclusive(),
+        RowLock::Shared => select.lock_shared(),
+    };
+    select.one(db).await?.ok_or(ServiceError::NotFound(E::NAME))
 }
 
 /// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND.

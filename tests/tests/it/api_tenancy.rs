@@ -64,11 +64,6 @@ async fn another_organization_cannot_see_or_change_anything(backend: Backend) {
             json!({"digitalAssets": {"totalCount": 1, "nodes": [{"id": b_asset}]}}),
         ),
         (
-            "query($id: ID!) { assetProcessingLocations(digitalAssetId: $id, includeInactive: true) { id } }",
-            json!({"id": asset}),
-            json!({"assetProcessingLocations": []}),
-        ),
-        (
             "{ locationsByCountry(countryId: \"DE\") { id } }",
             Value::Null,
             json!({"locationsByCountry": []}),
@@ -93,6 +88,10 @@ async fn another_organization_cannot_see_or_change_anything(backend: Backend) {
         (
             "query($d: ID!) { activitiesForAsset(digitalAssetId: $d) { id } }",
             json!({"d": asset}),
+        ),
+        (
+            "query($id: ID!) { assetProcessingLocations(digitalAssetId: $id, includeInactive: true) { id } }",
+            json!({"id": asset}),
         ),
         (
             "mutation($id: ID!) { updateDigitalAsset(id: $id, input: {name: \"pwned\"}) { id } }",

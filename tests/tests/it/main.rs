@@ -21,7 +21,10 @@ mod support;
 
 mod api_activities;
 mod api_assets;
+mod api_concurrency;
+mod api_connections;
 mod api_http;
+mod api_limits;
 mod api_locations;
 mod api_tenancy;
 mod foreign_keys;

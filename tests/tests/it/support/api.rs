@@ -17,7 +17,7 @@ pub struct Api {
     pub db: TestDb,
     pub base: String,
     http: reqwest::Client,
-    _child: Child,
+    child: Child,
 }
 
 /// One organization of a test: its ids and a token.
@@ -84,7 +84,23 @@ pub async fn start_api(
     envs: &[(&str, &str)],
     cwd: Option<&std::path::Path>,
 ) -> (Child, String, String) {
-    let mut cmd = Command::new(binary("api"));
+    start_api_under(&[], envs, cwd).await
+}
+
+/// [`start_api`] under a wrapper command, e.g. `prlimit --nofile=1024:1024`.
+pub async fn start_api_under(
+    wrapper: &[&str],
+    envs: &[(&str, &str)],
+    cwd: Option<&std::path::Path>,
+) -> (Child, String, String) {
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(binary("api"));
+            cmd
+        }
+        None => Command::new(binary("api")),
+    };
     cmd.env_remove("DATABASE_URL")
         .env_remove("AUTH_JWT_SECRET")
         .env("LISTEN_ADDR", "127.0.0.1:0")
@@ -132,19 +148,61 @@ impl Api {
         Some(Self::on(db).await)
     }
 
+    /// A migrated database of `backend` and a server on it with extra settings.
+    pub async fn start_with(backend: Backend, envs: &[(&str, &str)]) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        migration(&db.url, &["up"]).await.success();
+        Some(Self::on_with(db, envs).await)
+    }
+
     /// A server on an existing database.
     pub async fn on(db: TestDb) -> Self {
-        let (child, base, _) = start_api(
-            &[("DATABASE_URL", &db.url), ("AUTH_JWT_SECRET", SECRET)],
-            None,
-        )
-        .await;
+        Self::on_with(db, &[]).await
+    }
+
+    /// A server on an existing database, with extra settings.
+    pub async fn on_with(db: TestDb, envs: &[(&str, &str)]) -> Self {
+        Self::under(db, &[], envs).await
+    }
+
+    /// A server on an existing database, started under `wrapper` with extra settings.
+    pub async fn under(db: TestDb, wrapper: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("DATABASE_URL", db.url.as_str()),
+            ("AUTH_JWT_SECRET", SECRET),
+        ];
+        all.extend_from_slice(envs);
+        let (child, base, _) = start_api_under(wrapper, &all, None).await;
         Self {
             db,
             base,
             http: reqwest::Client::new(),
-            _child: child,
+            child,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the api is running")
+    }
+
+    /// The server's resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the api's /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("a memory figure")
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// The host and port the server listens on.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
     }
 
     /// Creates an organization with a user, a purpose and two activities.

@@ -1,0 +1,297 @@
+//! What one request may cost, checked while it is parsed, validated and executed.
+//!
+//! - Its static cost (fields, times page sizes and assumed list sizes) is bounded by the schema's
+//!   complexity limit, so an expensive document is refused before anything runs.
+//! - Its response is bounded as it is built: every list charges its rows times the fields
+//!   selected on them to the request's [`RequestGuard`]; past the budget the request stops with
+//!   one `RESPONSE_TOO_LARGE` error (lists can be larger than the static estimate assumed).
+//! - Text the database cannot store (NUL bytes) is refused, naming the argument, before anything
+//!   runs; parse and validation errors are the client's (`BAD_USER_INPUT`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{
+    Context, Error, ErrorExtensions, Name, Positioned, SelectionField, ServerError, ServerResult,
+    ValidationResult, Value, Variables,
+};
+
+use super::order::Plans;
+use crate::error::code;
+
+/// The budget and facts of one request, put in its data by the HTTP layer.
+#[derive(Debug)]
+pub struct RequestGuard {
+    remaining: AtomicUsize,
+    exceeded: AtomicBool,
+    writes: AtomicBool,
+    /// The order of the answer's fields, taken from the document.
+    plans: OnceLock<Plans>,
+}
+
+impl RequestGuard {
+    /// A guard allowing `budget` values in the response.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            remaining: AtomicUsize::new(budget),
+            exceeded: AtomicBool::new(false),
+            writes: AtomicBool::new(false),
+            plans: OnceLock::new(),
+        }
+    }
+
+    /// The field order of the document's operations (none before it was parsed).
+    pub fn plans(&self) -> Option<&Plans> {
+        self.plans.get()
+    }
+
+    /// Takes `n` values from the budget; past it, marks the request as over budget.
+    pub fn charge(&self, n: usize) -> async_graphql::Result<()> {
+        let taken = self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            });
+        if taken.is_err() || self.exceeded() {
+            self.exceeded.store(true, Ordering::Relaxed);
+            return Err(too_large());
+        }
+        Ok(())
+    }
+
+    /// What is left of the budget.
+    pub fn remaining(&self) -> usize {
+        self.remaining.load(Ordering::Relaxed)
+    }
+
+    /// Whether some list did not fit in the budget.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Relaxed)
+    }
+
+    /// Marks the request as over budget (a loader fetched more rows than it may show).
+    pub fn overrun(&self) -> Error {
+        self.exceeded.store(true, Ordering::Relaxed);
+        too_large()
+    }
+
+    /// Whether the document holds a mutation (such a request is never run twice).
+    pub fn may_write(&self) -> bool {
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+/// The one error of a request over its response budget.
+pub fn too_large() -> Error {
+    Error::new(
+        "the response would exceed the response budget: ask for fewer rows or fields per \
+         request (the RESPONSE_BUDGET setting raises the limit)",
+    )
+    .extend_with(|_, e| e.set("code", code::RESPONSE_TOO_LARGE))
+}
+
+/// Charges a list of `len` elements, each showing the fields selected under the current field.
+pub fn charge_list(ctx: &Context<'_>, len: usize) -> async_graphql::Result<()> {
+    let Some(guard) = ctx.data_opt::<Arc<RequestGuard>>() else {
+        return Ok(());
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    let weight = 1 + fields_below(ctx.field());
+    guard.charge(len.saturating_mul(weight))
+}
+
+/// Every field selected below `field`, through fragments (bounded by the depth limit).
+fn fields_below(field: SelectionField<'_>) -> usize {
+    field.selection_set().map(|f| 1 + fields_below(f)).sum()
+}
+
+/// Installs the parse and validation checks.
+pub struct Guard;
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(GuardExtension)
+    }
+}
+
+struct GuardExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for GuardExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(client_error)?;
+        if let Some(guard) = ctx.data_opt::<Arc<RequestGuard>>() {
+            let writes = document
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty != OperationType::Query);
+            guard.writes.store(writes, Ordering::Relaxed);
+            let _ = guard.plans.set(Plans::of(&document));
+        }
+        refuse_nul(&document, variables)?;
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(client_error).collect())
+    }
+}
+
+/// Marks a parse, validation or limit error as the client's.
+fn client_error(mut error: ServerError) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code::BAD_USER_INPUT);
+    }
+    error
+}
+
+/// BAD_USER_INPUT naming the argument of the first string (or object key) holding a NUL byte,
+/// in literals and in the variables arguments use.
+fn refuse_nul(document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    let mut sets: Vec<&SelectionSet> = document
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node)
+        .collect();
+    sets.extend(
+        document
+            .fragments
+            .values()
+            .map(|f| &f.node.selection_set.node),
+    );
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    for (name, value) in &field.node.arguments {
+                        let Ok(resolved) = value.node.clone().into_const_with(|var| {
+                            Ok::<_, std::convert::Infallible>(
+                                variables.get(&var).cloned().unwrap_or(Value::Null),
+                            )
+                        });
+                        check_argument(name, &resolved)?;
+                    }
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(fragment) => {
+                    sets.push(&fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_argument(name: &Positioned<Name>, value: &Value) -> ServerResult<()> {
+    // Fields inside `input` are named as validation names them ("name", "locations[0].service").
+    let prefix = if name.node.as_str() == "input" {
+        String::new()
+    } else {
+        name.node.to_string()
+    };
+    match nul_path(&prefix, value) {
+        None => Ok(()),
+        Some(path) => {
+            let field = if path.is_empty() {
+                name.node.to_string()
+            } else {
+                path
+            };
+            let mut error = ServerError::new(
+                format!("{field} must not contain NUL bytes"),
+                Some(name.pos),
+            );
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            extensions.set("code", code::BAD_USER_INPUT);
+            extensions.set("field", field.as_str());
+            Err(error)
+        }
+    }
+}
+
+/// The path (`a.b[2]`) of the first string holding a NUL byte in `value`, or of the object
+/// one of whose keys holds one. Iterative: no input can exhaust the stack.
+fn nul_path(prefix: &str, value: &Value) -> Option<String> {
+    let mut stack = vec![(prefix.to_owned(), value)];
+    while let Some((path, value)) = stack.pop() {
+        match value {
+            Value::String(s) if s.contains('\0') => return Some(path),
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate().rev() {
+                    stack.push((format!("{path}[{i}]"), item));
+                }
+            }
+            Value::Object(map) => {
+                if map.keys().any(|k| k.as_str().contains('\0')) {
+                    return Some(path);
+                }
+                for (key, item) in map.iter().rev() {
+                    let child = if path.is_empty() {
+                        key.to_string()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    stack.push((child, item));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_paths_name_the_field_inside_the_argument() {
+        let value = Value::from_json(serde_json::json!({
+            "name": "ok", "locations": [{"service": "ok"}, {"service": "a\u{0}"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            nul_path("", &value).as_deref(),
+            Some("locations[1].service")
+        );
+        let keyed = Value::from_json(serde_json::json!({"metadata": {"k\u{0}": 1}})).unwrap();
+        assert_eq!(nul_path("", &keyed).as_deref(), Some("metadata"));
+        assert_eq!(
+            nul_path("id", &Value::String("x\u{0}".into())).as_deref(),
+            Some("id")
+        );
+        assert_eq!(nul_path("id", &Value::String("x".into())), None);
+    }
+
+    #[test]
+    fn the_budget_refuses_past_its_end_and_stays_refused() {
+        let guard = RequestGuard::new(10);
+        assert!(guard.charge(6).is_ok());
+        assert!(guard.charge(5).is_err());
+        assert!(guard.exceeded());
+        assert!(guard.charge(1).is_err(), "once over, every charge fails");
+    }
+}
