@@ -385,3 +385,41 @@ async fn metrics_text() -> Response {
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(error: &async_graphql::ServerError) -> String {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn only_the_clients_mistakes_are_bad_user_input() {
+        let mut coercion = async_graphql::ServerError::new(
+            "Failed to parse \"DateTime\": input contains invalid characters",
+            None,
+        );
+        classify(&mut coercion);
+        assert_eq!(code_of(&coercion), "\"BAD_USER_INPUT\"");
+        let mut fault = async_graphql::ServerError::new("Data `Tenant` does not exist.", None);
+        classify(&mut fault);
+        assert_eq!(code_of(&fault), "\"INTERNAL_SERVER_ERROR\"");
+        assert_eq!(
+            fault.message, "internal server error",
+            "the cause is not sent"
+        );
+        let mut coded = async_graphql::ServerError::new("digital asset not found", None);
+        coded
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code::NOT_FOUND);
+        classify(&mut coded);
+        assert_eq!(code_of(&coded), "\"NOT_FOUND\"");
+    }
+}

@@ -57,3 +57,29 @@ fn a_token_is_signed_with_the_configured_secret() {
     let token = String::from_utf8(out.stdout).unwrap();
     assert_eq!(token.trim().split('.').count(), 3, "{token}");
 }
+
+#[test]
+fn a_token_lifetime_that_overflows_is_refused_not_a_panic() {
+    let out = api()
+        .args(["token", "--org", "o", "--sub", "u", "--ttl-hours"])
+        .arg(u64::MAX.to_string())
+        .env("AUTH_JWT_SECRET", "a-secret-of-sixteen-or-more")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ttl-hours"));
+}
+
+#[test]
+fn durations_of_the_limits_are_checked() {
+    let out = api()
+        .args(["schema"])
+        .env("REQUEST_TIMEOUT", "99999999999999999999999m")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("REQUEST_TIMEOUT")
+            || String::from_utf8_lossy(&out.stderr).contains("request-timeout")
+    );
+}
