@@ -23,6 +23,9 @@ pub enum Command {
     Serve,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Create or update organizations, users, purposes and data-processing activities (from a
+    /// fresh database to a first query without SQL); see `api admin --help`.
+    Admin(crate::admin::AdminArgs),
     /// Print a bearer token signed with the configured secret.
     Token {
         /// The organization the token acts for (`org_id` claim).

@@ -1,6 +1,7 @@
 //! The GraphQL API of the digital-asset inventory: `build` starts it, `App::run_until_stopped`
 //! serves until SIGINT or SIGTERM.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod config;
@@ -51,6 +52,7 @@ pub enum StartupError {
 /// Runs the command line.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Admin(args) => admin::run(&cli.config, args).await,
         Command::Schema => {
             println!("{}", graphql::sdl());
             Ok(())
