@@ -19,6 +19,11 @@ pub struct Model {
     pub is_active: bool,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub adequacy_decision: Option<String>,
+    pub adequacy_partial: bool,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub adequacy_scope: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub mod m20251109_000002_seed_reference_data;
 pub mod m20251205_152202_add_digital_asset_models;
 pub mod m20261124_100000_add_lookup_indexes;
 pub mod m20261125_000000_require_location_purpose;
+pub mod m20261126_000000_transfer_reference_data;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251205_152202_add_digital_asset_models::Migration),
             Box::new(m20261124_100000_add_lookup_indexes::Migration),
             Box::new(m20261125_000000_require_location_purpose::Migration),
+            Box::new(m20261126_000000_transfer_reference_data::Migration),
         ]
     }
 }

@@ -17,14 +17,17 @@ pub const EU_MEMBERS: [&str; 27] = [
 pub const EEA_EFTA_MEMBERS: [&str; 3] = ["IS", "LI", "NO"];
 
 /// Countries covered by a European Commission adequacy decision under Art. 45 GDPR, Switzerland
-/// included. Canada's covers commercial organisations under PIPEDA and the United States' (EU-US
+/// included, as migration 2 seeded them (kept unchanged: an applied migration's data never
+/// changes; later corrections are [`OUTERMOST_REGIONS_AND_ALAND`] and [`ADEQUATE_SINCE_SEED`],
+/// applied by migration `m20261126_000000_transfer_reference_data`). Canada's covers commercial organisations under PIPEDA and the United States' (EU-US
 /// Data Privacy Framework, 2023) only certified recipients: a transfer to anyone else there still
 /// needs an Art. 46 safeguard.
 pub const ADEQUATE: [&str; 15] = [
     "AD", "AR", "CA", "CH", "FO", "GB", "GG", "IL", "IM", "JE", "JP", "KR", "NZ", "US", "UY",
 ];
 
-/// The GDPR status of a country: one or more of "EU", "EEA", "EFTA", "Adequate", "Third Country".
+/// The GDPR status of a country as migration 2 seeded it: one or more of "EU", "EEA", "EFTA",
+/// "Adequate", "Third Country". [`corrected_gdpr_status`] is the status after the corrections.
 pub fn gdpr_status(iso_code: &str) -> Vec<&'static str> {
     if EU_MEMBERS.contains(&iso_code) {
         vec!["EU", "EEA"]
@@ -38,6 +41,150 @@ pub fn gdpr_status(iso_code: &str) -> Vec<&'static str> {
         vec!["Third Country"]
     }
 }
+
+/// The EU's outermost regions that have ISO 3166-1 codes of their own (French Guiana,
+/// Guadeloupe, Martinique, Réunion, Mayotte, Saint-Martin: Art. 349 and 355(1) TFEU) and the
+/// Åland Islands (Art. 355(4) TFEU): EU territory where the GDPR applies, which migration 2 seeded
+/// as "Third Country". (The Canary Islands, the Azores and Madeira have no codes of their own.)
+pub const OUTERMOST_REGIONS_AND_ALAND: [&str; 7] = ["GF", "GP", "MQ", "RE", "YT", "MF", "AX"];
+
+/// Countries whose adequacy decision was adopted after migration 2's list was drawn up: seeded
+/// as "Third Country", "Adequate" since.
+pub const ADEQUATE_SINCE_SEED: [&str; 1] = ["BR"];
+
+/// The GDPR status of a country after migration `m20261126_000000_transfer_reference_data`.
+pub fn corrected_gdpr_status(iso_code: &str) -> Vec<&'static str> {
+    if OUTERMOST_REGIONS_AND_ALAND.contains(&iso_code) {
+        vec!["EU", "EEA"]
+    } else if ADEQUATE_SINCE_SEED.contains(&iso_code) {
+        vec!["Adequate"]
+    } else {
+        gdpr_status(iso_code)
+    }
+}
+
+/// A European Commission adequacy decision (Art. 45(3) GDPR, or Art. 25(6) of Directive 95/46/EC
+/// for those adopted before the GDPR, kept in force by Art. 45(9) GDPR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdequacyDecision {
+    /// The country's ISO 3166-1 alpha-2 code (the seeded country's id).
+    pub iso_code: &'static str,
+    /// The decision, as the Official Journal names it.
+    pub decision: &'static str,
+    /// Whether the decision covers only some recipients in the country: a transfer to anyone
+    /// else there needs an Art. 46 safeguard.
+    pub partial: bool,
+    /// Who the decision covers, in one sentence (for a partial one: what to confirm).
+    pub scope: &'static str,
+}
+
+/// The adequacy decisions in force, one per country, checked against the European Commission's
+/// list ("Adequacy decisions", commission.europa.eu, law › data protection › international
+/// dimension) and the Official Journal. Partial are those the Commission's list itself qualifies:
+/// Canada ("commercial organisations") and the United States ("commercial organisations
+/// participating in the EU-US Data Privacy Framework"). Japan's and Korea's decisions exclude
+/// some recipients too (named in their scope) but the list does not qualify them, and transfers
+/// to businesses there are covered. Not a country, hence not here: the European Patent
+/// Organisation, the first international organisation with an adequacy decision (15 July 2025).
+/// Sources, per decision, in the migration's documentation.
+pub const ADEQUACY_DECISIONS: [AdequacyDecision; 16] = [
+    AdequacyDecision {
+        iso_code: "AD",
+        decision: "Commission Decision 2010/625/EU",
+        partial: false,
+        scope: "Recipients in Andorra; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "AR",
+        decision: "Commission Decision 2003/490/EC",
+        partial: false,
+        scope: "Recipients in Argentina; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "BR",
+        decision: "Commission Implementing Decision (EU) 2026/179",
+        partial: false,
+        scope: "Public and private recipients in Brazil subject to the LGPD (Lei Geral de Proteção de Dados).",
+    },
+    AdequacyDecision {
+        iso_code: "CA",
+        decision: "Commission Decision 2002/2/EC",
+        partial: true,
+        scope: "Only recipients subject to PIPEDA, i.e. organisations handling personal information in the course of commercial activities: confirm the recipient and the processing fall under PIPEDA (Canadian public bodies and non-commercial activities are not covered).",
+    },
+    AdequacyDecision {
+        iso_code: "CH",
+        decision: "Commission Decision 2000/518/EC",
+        partial: false,
+        scope: "Recipients in Switzerland; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "FO",
+        decision: "Commission Decision 2010/146/EU",
+        partial: false,
+        scope: "Recipients in the Faroe Islands; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "GB",
+        decision: "Commission Implementing Decision (EU) 2021/1772, renewed on 19 December 2025",
+        partial: false,
+        scope: "Recipients in the United Kingdom; the renewed decision applies until 27 December 2031.",
+    },
+    AdequacyDecision {
+        iso_code: "GG",
+        decision: "Commission Decision 2003/821/EC",
+        partial: false,
+        scope: "Recipients in the Bailiwick of Guernsey; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "IL",
+        decision: "Commission Decision 2011/61/EU",
+        partial: false,
+        scope: "Recipients in Israel; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "IM",
+        decision: "Commission Decision 2004/411/EC",
+        partial: false,
+        scope: "Recipients in the Isle of Man; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "JE",
+        decision: "Commission Decision 2008/393/EC",
+        partial: false,
+        scope: "Recipients in the Bailiwick of Jersey; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "JP",
+        decision: "Commission Implementing Decision (EU) 2019/419",
+        partial: false,
+        scope: "Business operators subject to the Act on the Protection of Personal Information, with the Supplementary Rules for data from the EU; Japanese public bodies are not covered.",
+    },
+    AdequacyDecision {
+        iso_code: "KR",
+        decision: "Commission Implementing Decision (EU) 2022/254",
+        partial: false,
+        scope: "Commercial and public recipients subject to the Personal Information Protection Act, except personal credit information for entities supervised by the Financial Services Commission and data for religious organisations' missionary work or political parties' nominations.",
+    },
+    AdequacyDecision {
+        iso_code: "NZ",
+        decision: "Commission Implementing Decision 2013/65/EU",
+        partial: false,
+        scope: "Recipients in New Zealand; the Commission's list names no restriction.",
+    },
+    AdequacyDecision {
+        iso_code: "US",
+        decision: "Commission Implementing Decision (EU) 2023/1795",
+        partial: true,
+        scope: "Only organisations certified under the EU-US Data Privacy Framework: confirm the recipient's active certification on the Data Privacy Framework List (dataprivacyframework.gov).",
+    },
+    AdequacyDecision {
+        iso_code: "UY",
+        decision: "Commission Implementing Decision 2012/484/EU",
+        partial: false,
+        scope: "Recipients in Uruguay; the Commission's list names no restriction.",
+    },
+];
 
 /// One country of the ISO 3166-1 list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,7 +426,15 @@ mod tests {
     #[test]
     fn every_status_list_names_countries_of_the_list() {
         let list = countries(COUNTRIES_TSV).expect("the shipped list parses");
-        for code in EU_MEMBERS.iter().chain(&EEA_EFTA_MEMBERS).chain(&ADEQUATE) {
+        let corrected = OUTERMOST_REGIONS_AND_ALAND
+            .iter()
+            .chain(&ADEQUATE_SINCE_SEED);
+        for code in EU_MEMBERS
+            .iter()
+            .chain(&EEA_EFTA_MEMBERS)
+            .chain(&ADEQUATE)
+            .chain(corrected)
+        {
             assert!(list.iter().any(|c| c.iso_code == *code), "{code} missing");
         }
     }
@@ -291,6 +446,47 @@ mod tests {
         assert_eq!(gdpr_status("CH"), ["EFTA", "Adequate"]);
         assert_eq!(gdpr_status("JP"), ["Adequate"]);
         assert_eq!(gdpr_status("CN"), ["Third Country"]);
+    }
+
+    #[test]
+    fn corrections_make_the_outermost_regions_eu_and_brazil_adequate() {
+        for code in OUTERMOST_REGIONS_AND_ALAND {
+            assert_eq!(gdpr_status(code), ["Third Country"], "{code} as seeded");
+            assert_eq!(corrected_gdpr_status(code), ["EU", "EEA"], "{code}");
+        }
+        assert_eq!(gdpr_status("BR"), ["Third Country"]);
+        assert_eq!(corrected_gdpr_status("BR"), ["Adequate"]);
+        assert_eq!(corrected_gdpr_status("FR"), ["EU", "EEA"]);
+        assert_eq!(corrected_gdpr_status("US"), ["Adequate"]);
+        assert_eq!(corrected_gdpr_status("CN"), ["Third Country"]);
+    }
+
+    #[test]
+    fn every_adequate_country_has_exactly_one_decision_and_no_other_has_one() {
+        let adequate: Vec<&str> = ADEQUATE
+            .iter()
+            .chain(&ADEQUATE_SINCE_SEED)
+            .copied()
+            .collect();
+        for code in &adequate {
+            let decisions = ADEQUACY_DECISIONS
+                .iter()
+                .filter(|d| d.iso_code == *code)
+                .count();
+            assert_eq!(decisions, 1, "{code}");
+        }
+        assert_eq!(ADEQUACY_DECISIONS.len(), adequate.len());
+        for d in ADEQUACY_DECISIONS {
+            assert!(corrected_gdpr_status(d.iso_code).contains(&"Adequate"));
+            assert!(d.decision.contains("Decision"), "{}", d.iso_code);
+            assert!(d.scope.ends_with('.'), "{}", d.iso_code);
+        }
+        let partial: Vec<&str> = ADEQUACY_DECISIONS
+            .iter()
+            .filter(|d| d.partial)
+            .map(|d| d.iso_code)
+            .collect();
+        assert_eq!(partial, ["CA", "US"]);
     }
 
     #[test]
