@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
+    /// Origins of browser apps allowed to call the API (comma-separated, e.g.
+    /// `https://app.example.com,http://localhost:*`; `:*` allows any port). Default: on the
+    /// embedded default `http://localhost:*` and `http://127.0.0.1:*`, otherwise none.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
+
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -121,6 +127,25 @@ pub struct Limits {
     /// keep-alive connection stays open.
     #[arg(long, env = "HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]
     pub http_header_timeout: Duration,
+
+    /// Most operations in one batched request (a JSON array); each is costed and limited as
+    /// if sent alone.
+    #[arg(
+        long,
+        env = "MAX_BATCH_OPERATIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub max_batch_operations: usize,
+
+    /// Query texts remembered for automatic persisted queries (per server; each at most 32 KiB).
+    #[arg(
+        long,
+        env = "PERSISTED_QUERIES_CACHE",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub persisted_queries_cache: usize,
 
     /// Longest a request may take to send its body (beyond: HTTP 408).
     #[arg(long, env = "HTTP_BODY_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]

@@ -19,6 +19,8 @@ pub mod code {
     pub const TIMEOUT: &str = "TIMEOUT";
     /// The queue is full or the database unreachable (retryable; HTTP 503 with Retry-After).
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    /// An automatic persisted query whose text this server does not know: send it in full.
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 }
 
 /// A client error of one field.

@@ -95,6 +95,7 @@ fn token(config: &Config, org: &str, sub: &str, ttl_hours: u64) -> Result<(), St
 /// A server ready to run.
 pub struct App {
     listener: TcpListener,
+    origins: http::CorsOrigins,
     connections: ConnectionLimits,
     state: Arc<http::AppState>,
     addr: SocketAddr,
@@ -183,6 +184,12 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         }
     }
 
+    let origins = match &config.cors_allowed_origins {
+        Some(list) => http::CorsOrigins::parse(list)
+            .map_err(|e| StartupError::Config(format!("CORS_ALLOWED_ORIGINS: {e}")))?,
+        None if embedded => http::CorsOrigins::local(),
+        None => http::CorsOrigins::default(),
+    };
     let schema = graphql::builder(limits.max_query_cost)
         .data(db.clone())
         .finish();
@@ -197,7 +204,10 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
             request_timeout: limits.request_timeout,
             body_timeout: limits.http_body_timeout,
             response_budget: limits.response_budget,
+            max_batch: limits.max_batch_operations.max(1),
         },
+        persisted: http::PersistedQueries::new(limits.persisted_queries_cache),
+        graphiql: http::graphiql::Page::new("/graphql", demo_token.as_deref()),
     });
     let listener = TcpListener::bind(config.listen_addr.as_str())
         .await
@@ -223,6 +233,7 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     };
     Ok(App {
         listener,
+        origins,
         connections,
         state,
         addr,
@@ -253,7 +264,7 @@ impl App {
 
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish (10 s at most).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let routes = http::routes(self.state);
+        let routes = http::routes(self.state, &self.origins);
         server::serve(self.listener, routes, self.connections, shutdown_signal()).await
     }
 }
@@ -280,7 +291,7 @@ async fn shutdown_signal() {
 
 /// The token secret: AUTH_JWT_SECRET, or on the embedded default one generated once and kept in
 /// the data folder (so printed tokens survive a restart).
-fn secret(config: &Config) -> Result<String, StartupError> {
+pub(crate) fn secret(config: &Config) -> Result<String, StartupError> {
     if let Some(secret) = config.auth_jwt_secret.as_deref().filter(|s| !s.is_empty()) {
         if secret.len() < 16 {
             return Err(StartupError::Config(

@@ -1,27 +1,33 @@
-//! The HTTP surface: `POST /graphql`, `GET /graphql` (GraphiQL), `/healthz`, `/readyz`,
-//! `/metrics`; a request id and a span per request.
+//! The HTTP surface: `/graphql` (GraphQL over HTTP, and GraphiQL for browsers), `/healthz`,
+//! `/readyz`, `/metrics`; CORS, a request id and a span per request.
+
+mod apq;
+mod cors;
+pub mod graphiql;
+mod graphql;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use migration::MigratorTrait;
-use poem::error::ReadBodyError;
-use poem::http::{HeaderValue, StatusCode};
-use poem::web::{Data, Html};
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::middleware::SetHeader;
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use service::reference_cache::ReferenceCache;
 use tracing::Instrument;
 
-use crate::admission::{Admission, Refusal};
+use crate::admission::Admission;
 use crate::auth::Keys;
 use crate::error::code;
-use crate::graphql::guard::{RequestGuard, too_large};
-use crate::graphql::{Batched, InventorySchema, Loaders};
+use crate::graphql::InventorySchema;
 use crate::metrics;
 use crate::tenants::KnownOrganizations;
+
+pub use apq::PersistedQueries;
+pub use cors::CorsOrigins;
 
 /// What every handler shares.
 pub struct AppState {
@@ -36,6 +42,10 @@ pub struct AppState {
     pub organizations: KnownOrganizations,
     /// Time and size limits of a request.
     pub limits: RequestLimits,
+    /// Automatic persisted queries: hash to query text, per organization.
+    pub persisted: PersistedQueries,
+    /// The GraphiQL page (with the demo token on the embedded default).
+    pub graphiql: graphiql::Page,
 }
 
 /// What one GraphQL request may take.
@@ -47,6 +57,8 @@ pub struct RequestLimits {
     pub body_timeout: Duration,
     /// Values in one response.
     pub response_budget: usize,
+    /// Operations in one batch.
+    pub max_batch: usize,
 }
 
 /// Largest request body: a create with many locations and 64 KiB metadata fits easily.
@@ -55,15 +67,37 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// How long a client told 503 should wait before retrying, in seconds.
 const RETRY_AFTER_SECS: &str = "1";
 
-/// The routes with their middleware.
-pub fn routes(state: Arc<AppState>) -> impl Endpoint {
-    Route::new()
-        .at("/graphql", get(graphiql).post(graphql))
+/// The routes with their middleware: CORS for the origins allowed (none: no CORS headers).
+pub fn routes(state: Arc<AppState>, origins: &CorsOrigins) -> impl Endpoint + 'static {
+    let routes = Route::new()
+        .at(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                // Answers are per tenant and per token: no shared cache may keep them.
+                .with(SetHeader::new().overriding(header::CACHE_CONTROL, "no-store")),
+        )
+        .nest("/graphiql", graphiql::assets())
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics_text))
-        .data(state)
-        .around(|next, req| async move { observe(next, req).await })
+        .data(state);
+    let routes = match origins.middleware() {
+        // Every answer depends on the Origin when CORS is on, preflights included.
+        Some(cors) => routes
+            .with(cors)
+            .around(|next, req| async move {
+                let mut resp = next.call(req).await?.into_response();
+                if !resp.headers().contains_key(header::VARY) {
+                    resp.headers_mut()
+                        .insert(header::VARY, HeaderValue::from_static("Origin"));
+                }
+                Ok(resp)
+            })
+            .boxed(),
+        None => routes.boxed(),
+    };
+    routes.around(|next, req| async move { observe(next, req).await })
 }
 
 /// A span with a request id (the client's `x-request-id`, else a new one) around each request,
@@ -104,14 +138,14 @@ async fn observe<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respon
     .await
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     Response::builder()
         .status(status)
         .content_type("application/json")
         .body(body.to_string())
 }
 
-fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
     json_response(
         status,
         json!({"errors": [{"message": message, "extensions": {"code": code}}]}),
@@ -119,228 +153,18 @@ fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// 503 with `Retry-After`: the request was not run; sending it again later may succeed.
-fn unavailable(code: &str, message: &str) -> Response {
+pub(crate) fn unavailable(code: &str, message: &str) -> Response {
     let mut resp = graphql_error(StatusCode::SERVICE_UNAVAILABLE, code, message);
     resp.headers_mut()
         .insert("retry-after", HeaderValue::from_static(RETRY_AFTER_SECS));
     resp
 }
 
-fn unauthenticated(message: &str) -> Response {
+pub(crate) fn unauthenticated(message: &str) -> Response {
     let mut resp = graphql_error(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message);
     resp.headers_mut()
         .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     resp
-}
-
-/// `POST /graphql`: authenticate, wait for a slot (bounded), read the body (bounded), check the
-/// organization, execute (bounded), retry a read once whose database connection was lost.
-#[handler]
-async fn graphql(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
-    let limits = state.limits;
-    let deadline = Instant::now() + limits.request_timeout;
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
-    let tenant = match state.keys.authenticate(header) {
-        Ok(tenant) => tenant,
-        Err(err) => return unauthenticated(&err.to_string()),
-    };
-    tracing::Span::current().record("org", tenant.organization_id.as_str());
-    // Admitted before the body is read: a waiting request holds no body in memory.
-    let _slot = match tokio::time::timeout_at(
-        deadline.into(),
-        state.admission.admit(&tenant.organization_id),
-    )
-    .await
-    {
-        Ok(Ok(slot)) => slot,
-        Ok(Err(Refusal::QueueFull)) => {
-            return unavailable(
-                code::SERVICE_UNAVAILABLE,
-                "too many requests are waiting; retry shortly",
-            );
-        }
-        Err(_) => {
-            return unavailable(
-                code::TIMEOUT,
-                "the request waited past REQUEST_TIMEOUT for its turn; retry shortly",
-            );
-        }
-    };
-    let bytes =
-        match tokio::time::timeout(limits.body_timeout, body.into_bytes_limit(MAX_BODY)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(ReadBodyError::PayloadTooLarge)) => {
-                return graphql_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    code::BAD_USER_INPUT,
-                    &format!("the request body is larger than {MAX_BODY} bytes"),
-                );
-            }
-            Ok(Err(_)) => {
-                return graphql_error(
-                    StatusCode::BAD_REQUEST,
-                    code::BAD_USER_INPUT,
-                    "the request body could not be read",
-                );
-            }
-            Err(_) => {
-                let mut resp = graphql_error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    code::BAD_USER_INPUT,
-                    "the request body did not arrive within HTTP_BODY_TIMEOUT",
-                );
-                resp.headers_mut()
-                    .insert("connection", HeaderValue::from_static("close"));
-                return resp;
-            }
-        };
-    match tokio::time::timeout_at(
-        deadline.into(),
-        state
-            .organizations
-            .exists(&state.db, &tenant.organization_id),
-    )
-    .await
-    {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
-            return unauthenticated(&format!(
-                "the token's organization `{}` does not exist",
-                tenant.organization_id
-            ));
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot check the token's organization");
-            return unavailable(
-                code::SERVICE_UNAVAILABLE,
-                "the database is unavailable; retry",
-            );
-        }
-        Err(_) => return unavailable(code::TIMEOUT, "the request ran past REQUEST_TIMEOUT"),
-    }
-    for attempt in 0.. {
-        let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                let message =
-                    format!("the body must be a JSON GraphQL request ({{\"query\": …}}): {e}");
-                return graphql_error(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message);
-            }
-        };
-        let operation_name = request.operation_name.clone();
-        let guard = Arc::new(RequestGuard::new(limits.response_budget));
-        let (loaders, dispatcher) = Loaders::new(&state.db, &state.reference, &tenant, &guard);
-        let execution = state.schema.execute(
-            request
-                .data(tenant.clone())
-                .data(loaders)
-                .data(guard.clone()),
-        );
-        let response =
-            match tokio::time::timeout_at(deadline.into(), Batched::new(execution, dispatcher))
-                .await
-            {
-                Ok(response) => response,
-                Err(_) => {
-                    return unavailable(code::TIMEOUT, "the request ran past REQUEST_TIMEOUT");
-                }
-            };
-        if attempt == 0 && !guard.may_write() && connection_lost(&response) {
-            // The pool still holds the other connections the failure may have hit (all of
-            // them, after a failover): drop the dead ones, then run the read once more.
-            tracing::warn!("a read lost its database connection: retrying it once");
-            drop_dead_connections(&state.db).await;
-            continue;
-        }
-        return answer(response, &guard, operation_name.as_deref());
-    }
-    unavailable(code::SERVICE_UNAVAILABLE, "retry")
-}
-
-/// Whether an error of `response` says the database connection was lost.
-fn connection_lost(response: &async_graphql::Response) -> bool {
-    response.errors.iter().any(|e| {
-        e.extensions.as_ref().and_then(|x| x.get("code"))
-            == Some(&async_graphql::Value::from(code::SERVICE_UNAVAILABLE))
-    })
-}
-
-/// Pings every idle pooled connection and closes those that do not answer, so that the next
-/// statements get live (or new) connections.
-async fn drop_dead_connections(db: &DatabaseConnection) {
-    use sea_orm::sqlx::Connection;
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return;
-    }
-    let pool = db.get_postgres_connection_pool();
-    let mut alive = Vec::new();
-    while let Some(mut conn) = pool.try_acquire() {
-        if conn.ping().await.is_ok() {
-            alive.push(conn);
-        } else {
-            conn.close_on_drop();
-        }
-    }
-}
-
-/// The HTTP answer of an executed request: one error if it ran over its budget, every error
-/// with a code, fields in the order of the query.
-fn answer(
-    mut response: async_graphql::Response,
-    guard: &RequestGuard,
-    operation_name: Option<&str>,
-) -> Response {
-    if guard.exceeded() {
-        response = async_graphql::Response::from_errors(vec![
-            too_large().into_server_error(async_graphql::Pos::default()),
-        ]);
-    }
-    for error in &mut response.errors {
-        classify(error);
-    }
-    if let Some(plan) = guard.plans().and_then(|p| p.get(operation_name)) {
-        plan.apply(&mut response.data);
-    }
-    let mut resp = async_graphql_poem::GraphQLResponse::from(response).into_response();
-    // Answers are per tenant and per token: no shared cache may keep them.
-    resp.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-store"));
-    resp
-}
-
-/// Gives a code to an error that has none. Parse, validation and limit errors got theirs
-/// (BAD_USER_INPUT) from the guard, and resolvers' errors from the service; what is left is
-/// async-graphql's input coercion (the client's) or a fault of ours, logged and not described.
-fn classify(error: &mut async_graphql::ServerError) {
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    if extensions.get("code").is_some() {
-        return;
-    }
-    let clients = [
-        "Failed to parse",
-        "Invalid value for argument",
-        "Internal: Invalid",
-    ];
-    if clients.iter().any(|p| error.message.starts_with(p)) {
-        extensions.set("code", code::BAD_USER_INPUT);
-    } else {
-        tracing::error!(error = %error.message, path = ?error.path, "unexpected error");
-        extensions.set("code", code::INTERNAL_SERVER_ERROR);
-        error.message = "internal server error".into();
-    }
-}
-
-#[handler]
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Digital-asset inventory")
-            .finish(),
-    )
 }
 
 #[handler]
@@ -384,42 +208,4 @@ async fn metrics_text() -> Response {
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn code_of(error: &async_graphql::ServerError) -> String {
-        error
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn only_the_clients_mistakes_are_bad_user_input() {
-        let mut coercion = async_graphql::ServerError::new(
-            "Failed to parse \"DateTime\": input contains invalid characters",
-            None,
-        );
-        classify(&mut coercion);
-        assert_eq!(code_of(&coercion), "\"BAD_USER_INPUT\"");
-        let mut fault = async_graphql::ServerError::new("Data `Tenant` does not exist.", None);
-        classify(&mut fault);
-        assert_eq!(code_of(&fault), "\"INTERNAL_SERVER_ERROR\"");
-        assert_eq!(
-            fault.message, "internal server error",
-            "the cause is not sent"
-        );
-        let mut coded = async_graphql::ServerError::new("digital asset not found", None);
-        coded
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code::NOT_FOUND);
-        classify(&mut coded);
-        assert_eq!(code_of(&coded), "\"NOT_FOUND\"");
-    }
 }

@@ -1,0 +1,556 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP draft, with Apollo's conventions): `POST /graphql`
+//! with one operation or a batch (a JSON array), `GET /graphql?query=…` for queries, automatic
+//! persisted queries, and answers as `application/json` or `application/graphql-response+json`
+//! as the client's `Accept` asks.
+//!
+//! Each request: authenticate, wait for a slot (bounded), read the body (bounded), check the
+//! organization, execute each operation with its own cost limit and response budget (bounded
+//! by the request's deadline), and run a read once more whose database connection was lost.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse};
+use poem::error::ReadBodyError;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::Data;
+use poem::{Body, IntoResponse, Request, Response, handler};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use service::Tenant;
+
+use super::apq::{self, Persisted};
+use super::{AppState, MAX_BODY, graphql_error, unauthenticated, unavailable};
+use crate::admission::{Refusal, Slot};
+use crate::error::code;
+use crate::graphql::guard::{RequestGuard, too_large};
+use crate::graphql::{Batched, Loaders};
+
+/// How an answer is written, as the client's `Accept` header asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaType {
+    /// `application/json`: GraphQL errors with HTTP 200 (what clients before the draft expect).
+    Json,
+    /// `application/graphql-response+json`: a request that could not run is a 4xx.
+    GraphqlResponse,
+}
+
+impl MediaType {
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+    /// The best type the `accept` header allows (`None`: none we can write, HTTP 406). No header,
+    /// `*/*` and `application/*` get `application/json`.
+    pub(crate) fn negotiate(accept: Option<&str>) -> Option<Self> {
+        let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+            return Some(Self::Json);
+        };
+        let mut best: Option<(f32, Self)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let mime = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q <= 0.0 {
+                continue;
+            }
+            let kind = match mime.as_str() {
+                Self::GRAPHQL_RESPONSE => Self::GraphqlResponse,
+                "application/json" | "application/*" | "*/*" => Self::Json,
+                _ => continue,
+            };
+            let better = match best {
+                None => true,
+                Some((bq, bkind)) => {
+                    q > bq || (q == bq && kind == Self::GraphqlResponse && bkind == Self::Json)
+                }
+            };
+            if better {
+                best = Some((q, kind));
+            }
+        }
+        best.map(|(_, kind)| kind)
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json; charset=utf-8",
+            Self::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+        }
+    }
+}
+
+/// `GET /graphql` parameters.
+#[derive(Debug, Default, Deserialize)]
+struct GetParams {
+    query: Option<String>,
+    variables: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    extensions: Option<String>,
+}
+
+/// `GET /graphql`: GraphiQL for a browser asking for HTML, else the query in the URL
+/// (mutations are refused: 405).
+#[handler]
+pub(crate) async fn get(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
+    let params: GetParams = match req.params() {
+        Ok(p) => p,
+        Err(_) => return bad_request("the query string is not valid URL encoding"),
+    };
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    // A browser navigating here (it asks for HTML, even with `?query=` from a shared GraphiQL
+    // link), or a request with nothing to run, gets GraphiQL.
+    let wants_html = accept.is_some_and(|a| a.contains("text/html"));
+    if wants_html || (params.query.is_none() && params.extensions.is_none()) {
+        return state.graphiql.response();
+    }
+    let Some(media) = MediaType::negotiate(accept) else {
+        return not_acceptable();
+    };
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let (tenant, _slot) = match admit_tenant(req, state, deadline).await {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let mut request = async_graphql::Request::new(params.query.unwrap_or_default());
+    request.operation_name = params.operation_name;
+    if let Some(text) = params.variables {
+        match serde_json::from_str(&text) {
+            Ok(v) => request.variables = v,
+            Err(e) => return bad_request(&format!("`variables` must be a JSON object: {e}")),
+        }
+    }
+    if let Some(text) = params.extensions {
+        match serde_json::from_str(&text) {
+            Ok(v) => request.extensions = v,
+            Err(e) => return bad_request(&format!("`extensions` must be a JSON object: {e}")),
+        }
+    }
+    let request = match apq::resolve(&state.persisted, &tenant, request) {
+        Persisted::Ready(r) => r,
+        Persisted::Refused(resp) => return resp.write(media),
+    };
+    if is_mutation(&request) {
+        let mut resp = graphql_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::BAD_USER_INPUT,
+            "mutations are sent with POST (GET is for queries)",
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    match run(state, &tenant, request, deadline).await {
+        Ok(done) => done.write(media),
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /graphql`: one operation (a JSON object) or a batch (a JSON array).
+#[handler]
+pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) -> Response {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let Some(media) = MediaType::negotiate(accept) else {
+        return not_acceptable();
+    };
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let (tenant, _slot) = match admit_tenant(req, state, deadline).await {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let bytes = match read_body(body, state).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return bad_request(&format!(
+                "the body must be a JSON GraphQL request ({{\"query\": …}}) or an array of them: {e}"
+            ));
+        }
+    };
+    drop(bytes);
+    match batch {
+        BatchRequest::Single(request) => {
+            let request = match apq::resolve(&state.persisted, &tenant, request) {
+                Persisted::Ready(r) => r,
+                Persisted::Refused(resp) => return resp.write(media),
+            };
+            match run(state, &tenant, request, deadline).await {
+                Ok(done) => done.write(media),
+                Err(resp) => resp,
+            }
+        }
+        BatchRequest::Batch(requests) => {
+            if requests.is_empty() || requests.len() > state.limits.max_batch {
+                return bad_request(&format!(
+                    "a batch holds 1 to {} operations (MAX_BATCH_OPERATIONS), got {}",
+                    state.limits.max_batch,
+                    requests.len()
+                ));
+            }
+            // One after the other, each limited as if sent alone, within the request's deadline.
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests {
+                let answer = match apq::resolve(&state.persisted, &tenant, request) {
+                    Persisted::Ready(request) => match run(state, &tenant, request, deadline).await
+                    {
+                        Ok(done) => done.response,
+                        Err(resp) => return resp,
+                    },
+                    Persisted::Refused(refused) => refused.response,
+                };
+                answers.push(answer);
+            }
+            let mut resp = async_graphql_poem::GraphQLBatchResponse(BatchResponse::Batch(answers))
+                .into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(media.content_type()),
+            );
+            resp
+        }
+    }
+}
+
+/// Authenticates, waits for a slot (bounded by the deadline), and checks that the token's
+/// organization exists; the error is the answer to send.
+async fn admit_tenant(
+    req: &Request,
+    state: &Arc<AppState>,
+    deadline: Instant,
+) -> Result<(Tenant, Slot), Response> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let tenant = state
+        .keys
+        .authenticate(header)
+        .map_err(|err| unauthenticated(&err.to_string()))?;
+    tracing::Span::current().record("org", tenant.organization_id.as_str());
+    // Admitted before the body is read: a waiting request holds no body in memory.
+    let slot = match tokio::time::timeout_at(
+        deadline.into(),
+        state.admission.admit(&tenant.organization_id),
+    )
+    .await
+    {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(Refusal::QueueFull)) => {
+            return Err(unavailable(
+                code::SERVICE_UNAVAILABLE,
+                "too many requests are waiting; retry shortly",
+            ));
+        }
+        Err(_) => {
+            return Err(unavailable(
+                code::TIMEOUT,
+                "the request waited past REQUEST_TIMEOUT for its turn; retry shortly",
+            ));
+        }
+    };
+    match tokio::time::timeout_at(
+        deadline.into(),
+        state
+            .organizations
+            .exists(&state.db, &tenant.organization_id),
+    )
+    .await
+    {
+        Ok(Ok(true)) => Ok((tenant, slot)),
+        Ok(Ok(false)) => Err(unauthenticated(&format!(
+            "the token's organization `{}` does not exist",
+            tenant.organization_id
+        ))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot check the token's organization");
+            Err(unavailable(
+                code::SERVICE_UNAVAILABLE,
+                "the database is unavailable; retry",
+            ))
+        }
+        Err(_) => Err(unavailable(
+            code::TIMEOUT,
+            "the request ran past REQUEST_TIMEOUT",
+        )),
+    }
+}
+
+/// The body, at most MAX_BODY bytes, arriving within HTTP_BODY_TIMEOUT.
+async fn read_body(body: Body, state: &AppState) -> Result<bytes::Bytes, Response> {
+    match tokio::time::timeout(state.limits.body_timeout, body.into_bytes_limit(MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(ReadBodyError::PayloadTooLarge)) => Err(graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::BAD_USER_INPUT,
+            &format!("the request body is larger than {MAX_BODY} bytes"),
+        )),
+        Ok(Err(_)) => Err(bad_request("the request body could not be read")),
+        Err(_) => {
+            let mut resp = graphql_error(
+                StatusCode::REQUEST_TIMEOUT,
+                code::BAD_USER_INPUT,
+                "the request body did not arrive within HTTP_BODY_TIMEOUT",
+            );
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(resp)
+        }
+    }
+}
+
+/// Whether the operation the request names is a mutation (parsed here only for GET).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false; // the execution answers the syntax error
+    };
+    let wanted = request.operation_name.as_deref();
+    document.operations.iter().any(|(name, op)| {
+        op.node.ty == OperationType::Mutation
+            && (wanted.is_none() || name.map(|n| n.as_str()) == wanted)
+    })
+}
+
+/// An executed operation and what its answer needs.
+pub(crate) struct Done {
+    pub response: async_graphql::Response,
+}
+
+impl Done {
+    /// The HTTP answer: with `application/graphql-response+json`, a request that could not run
+    /// (syntax, validation, limits: no data) is a 400, as the draft asks.
+    pub(crate) fn write(self, media: MediaType) -> Response {
+        let status = if media == MediaType::GraphqlResponse && not_run(&self.response) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        let mut resp = async_graphql_poem::GraphQLResponse::from(self.response).into_response();
+        resp.set_status(status);
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(media.content_type()),
+        );
+        resp
+    }
+}
+
+/// Errors that came before execution: no data, and no error of a field.
+fn not_run(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// Executes one operation within the deadline; a read whose database connection was lost is
+/// run once more after the dead pooled connections are dropped.
+async fn run(
+    state: &AppState,
+    tenant: &Tenant,
+    request: async_graphql::Request,
+    deadline: Instant,
+) -> Result<Done, Response> {
+    let mut request = Some(request);
+    let mut retry = None;
+    for attempt in 0..2 {
+        let Some(this) = request.take().or_else(|| retry.take()) else {
+            break;
+        };
+        if attempt == 0 {
+            retry = Some(copy(&this));
+        }
+        let operation_name = this.operation_name.clone();
+        let guard = Arc::new(RequestGuard::new(state.limits.response_budget));
+        let (loaders, dispatcher) = Loaders::new(&state.db, &state.reference, tenant, &guard);
+        let execution = state
+            .schema
+            .execute(this.data(tenant.clone()).data(loaders).data(guard.clone()));
+        let response =
+            match tokio::time::timeout_at(deadline.into(), Batched::new(execution, dispatcher))
+                .await
+            {
+                Ok(response) => response,
+                Err(_) => {
+                    return Err(unavailable(
+                        code::TIMEOUT,
+                        "the request ran past REQUEST_TIMEOUT",
+                    ));
+                }
+            };
+        if attempt == 0 && !guard.may_write() && connection_lost(&response) {
+            // The pool still holds the other connections the failure may have hit (all of
+            // them, after a failover): drop the dead ones, then run the read once more.
+            tracing::warn!("a read lost its database connection: retrying it once");
+            drop_dead_connections(&state.db).await;
+            continue;
+        }
+        return Ok(Done {
+            response: finish(response, &guard, operation_name.as_deref()),
+        });
+    }
+    Err(unavailable(code::SERVICE_UNAVAILABLE, "retry"))
+}
+
+/// The same operation, for a second run (a request's own data is added at execution).
+fn copy(request: &async_graphql::Request) -> async_graphql::Request {
+    let mut copy =
+        async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    copy.operation_name = request.operation_name.clone();
+    copy.extensions = request.extensions.clone();
+    copy
+}
+
+/// Whether an error of `response` says the database connection was lost.
+fn connection_lost(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|x| x.get("code"))
+            == Some(&async_graphql::Value::from(code::SERVICE_UNAVAILABLE))
+    })
+}
+
+/// Pings every idle pooled connection and closes those that do not answer, so that the next
+/// statements get live (or new) connections.
+async fn drop_dead_connections(db: &DatabaseConnection) {
+    use sea_orm::sqlx::Connection;
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool();
+    let mut alive = Vec::new();
+    while let Some(mut conn) = pool.try_acquire() {
+        if conn.ping().await.is_ok() {
+            alive.push(conn);
+        } else {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// An executed response as sent: one error if it ran over its budget, every error with a
+/// code, fields in the order of the query.
+fn finish(
+    mut response: async_graphql::Response,
+    guard: &RequestGuard,
+    operation_name: Option<&str>,
+) -> async_graphql::Response {
+    if guard.exceeded() {
+        response = async_graphql::Response::from_errors(vec![
+            too_large().into_server_error(async_graphql::Pos::default()),
+        ]);
+    }
+    for error in &mut response.errors {
+        classify(error);
+    }
+    if let Some(plan) = guard.plans().and_then(|p| p.get(operation_name)) {
+        plan.apply(&mut response.data);
+    }
+    response
+}
+
+/// Gives a code to an error that has none. Parse, validation and limit errors got theirs
+/// (BAD_USER_INPUT) from the guard, and resolvers' errors from the service; what is left is
+/// async-graphql's input coercion (the client's) or a fault of ours, logged and not described.
+fn classify(error: &mut async_graphql::ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_some() {
+        return;
+    }
+    let clients = [
+        "Failed to parse",
+        "Invalid value for argument",
+        "Internal: Invalid",
+    ];
+    if clients.iter().any(|p| error.message.starts_with(p)) {
+        extensions.set("code", code::BAD_USER_INPUT);
+    } else {
+        tracing::error!(error = %error.message, path = ?error.path, "unexpected error");
+        extensions.set("code", code::INTERNAL_SERVER_ERROR);
+        error.message = "internal server error".into();
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    graphql_error(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, message)
+}
+
+fn not_acceptable() -> Response {
+    graphql_error(
+        StatusCode::NOT_ACCEPTABLE,
+        code::BAD_USER_INPUT,
+        "answers are application/json or application/graphql-response+json: ask for one in Accept",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(error: &async_graphql::ServerError) -> String {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn only_the_clients_mistakes_are_bad_user_input() {
+        let mut coercion = async_graphql::ServerError::new(
+            "Failed to parse \"DateTime\": input contains invalid characters",
+            None,
+        );
+        classify(&mut coercion);
+        assert_eq!(code_of(&coercion), "\"BAD_USER_INPUT\"");
+        let mut fault = async_graphql::ServerError::new("Data `Tenant` does not exist.", None);
+        classify(&mut fault);
+        assert_eq!(code_of(&fault), "\"INTERNAL_SERVER_ERROR\"");
+        assert_eq!(
+            fault.message, "internal server error",
+            "the cause is not sent"
+        );
+        let mut coded = async_graphql::ServerError::new("digital asset not found", None);
+        coded
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code::NOT_FOUND);
+        classify(&mut coded);
+        assert_eq!(code_of(&coded), "\"NOT_FOUND\"");
+    }
+
+    #[test]
+    fn the_accept_header_chooses_the_media_type() {
+        use MediaType::*;
+        assert_eq!(MediaType::negotiate(None), Some(Json));
+        assert_eq!(MediaType::negotiate(Some("*/*")), Some(Json));
+        assert_eq!(
+            MediaType::negotiate(Some("application/graphql-response+json")),
+            Some(GraphqlResponse)
+        );
+        assert_eq!(
+            MediaType::negotiate(Some(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(GraphqlResponse)
+        );
+        assert_eq!(
+            MediaType::negotiate(Some(
+                "application/json, application/graphql-response+json;q=0.5"
+            )),
+            Some(Json)
+        );
+        assert_eq!(MediaType::negotiate(Some("text/plain")), None);
+        assert_eq!(MediaType::negotiate(Some("application/json;q=0")), None);
+    }
+}
