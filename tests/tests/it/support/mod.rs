@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod bin;
+pub mod browser;
 pub mod db;
 
 pub use api::*;
