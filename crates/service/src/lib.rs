@@ -6,6 +6,7 @@ pub mod activities;
 pub mod assets;
 mod batch;
 pub mod demo;
+pub mod directory;
 mod error;
 pub mod locations;
 pub mod reference;
