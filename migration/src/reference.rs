@@ -110,7 +110,7 @@ pub const ADEQUACY_DECISIONS: [AdequacyDecision; 16] = [
         iso_code: "CA",
         decision: "Commission Decision 2002/2/EC",
         partial: true,
-        scope: "Only recipients subject to PIPEDA, i.e. organisations handling personal information in the course of commercial activities: confirm the recipient and the processing fall under PIPEDA (Canadian public bodies and non-commercial activities are not covered).",
+        scope: "Only recipients subject to PIPEDA (organisations handling personal information in the course of commercial activities): confirm the recipient and the processing fall under PIPEDA, as Canadian public bodies and non-commercial activities are not covered.",
     },
     AdequacyDecision {
         iso_code: "CH",
@@ -479,7 +479,14 @@ mod tests {
         for d in ADEQUACY_DECISIONS {
             assert!(corrected_gdpr_status(d.iso_code).contains(&"Adequate"));
             assert!(d.decision.contains("Decision"), "{}", d.iso_code);
+            // The scope is quoted inside an assessment's one-sentence explanation.
             assert!(d.scope.ends_with('.'), "{}", d.iso_code);
+            let sentences = d
+                .scope
+                .as_bytes()
+                .windows(3)
+                .filter(|w| w[0] == b'.' && w[1] == b' ' && w[2].is_ascii_uppercase());
+            assert_eq!(sentences.count(), 0, "{}", d.iso_code);
         }
         let partial: Vec<&str> = ADEQUACY_DECISIONS
             .iter()

@@ -1,5 +1,7 @@
 //! Digital assets: create (with locations, atomically), read, list, update, delete.
 
+use std::sync::Arc;
+
 use entity::data_processing_activity_digital_assets as links;
 use entity::digital_assets::{self as assets, Column, Entity, Model};
 use entity::sea_orm_active_enums::{AssetType, IntegrationStatus};
@@ -15,6 +17,8 @@ use crate::batch::padded;
 use crate::locations::{self, NewLocation, set_if};
 use crate::reference::References;
 use crate::scope::RowLock;
+use crate::transfers::TransferRisk;
+use crate::transfers::queries::{self, RiskRules};
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
 /// A digital asset to create, with its first locations.
@@ -58,6 +62,15 @@ pub struct AssetFilter {
     pub asset_type: Option<AssetType>,
     pub contains_personal_data: Option<bool>,
     pub primary_hosting_country_id: Option<String>,
+    /// Only assets whose transfer risk (the worst over their active locations) is this one.
+    pub transfer_risk: Option<AssetRiskFilter>,
+}
+
+/// A transfer risk to match, with the rules that compute it.
+#[derive(Debug, Clone)]
+pub struct AssetRiskFilter {
+    pub risk: TransferRisk,
+    pub rules: Arc<RiskRules>,
 }
 
 /// Where a page starts: after the asset with this name and id (the list's order).
@@ -213,6 +226,9 @@ fn matching(tenant: &Tenant, filter: &AssetFilter) -> Select<Entity> {
     }
     if let Some(c) = &filter.primary_hosting_country_id {
         select = select.filter(Column::PrimaryHostingCountryId.eq(c.as_str()));
+    }
+    if let Some(r) = &filter.transfer_risk {
+        select = select.filter(queries::asset_risk_is(tenant, &r.rules, r.risk));
     }
     select
 }

@@ -13,6 +13,7 @@ pub mod reference;
 pub mod reference_cache;
 pub mod scope;
 mod time;
+pub mod transfers;
 pub mod validate;
 
 pub use error::{ServiceError, is_connection_lost};

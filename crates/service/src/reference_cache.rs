@@ -5,13 +5,14 @@
 //! in the database.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use entity::{countries, transfer_mechanisms};
 use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::ServiceError;
+use crate::transfers::queries::RiskRules;
 
 /// One load of the reference tables.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct ReferenceData {
     loaded_at: Instant,
     countries: HashMap<String, Arc<countries::Model>>,
     mechanisms: HashMap<String, Arc<transfer_mechanisms::Model>>,
+    /// The Chapter V rules over this snapshot, built when first asked for.
+    risk_rules: OnceLock<Arc<RiskRules>>,
 }
 
 impl ReferenceData {
@@ -28,6 +31,18 @@ impl ReferenceData {
 
     pub fn mechanism(&self, id: &str) -> Option<Arc<transfer_mechanisms::Model>> {
         self.mechanisms.get(id).cloned()
+    }
+
+    /// The risk rules of Chapter V over these countries and mechanisms, as SQL needs them.
+    pub fn risk_rules(&self) -> Arc<RiskRules> {
+        self.risk_rules
+            .get_or_init(|| {
+                Arc::new(RiskRules::new(
+                    self.countries.values().map(Arc::as_ref),
+                    self.mechanisms.values().map(Arc::as_ref),
+                ))
+            })
+            .clone()
     }
 }
 
@@ -81,6 +96,7 @@ impl ReferenceCache {
                 .into_iter()
                 .map(|m| (m.id.clone(), Arc::new(m)))
                 .collect(),
+            risk_rules: OnceLock::new(),
         });
         if let Ok(mut current) = self.current.write() {
             *current = Some(data.clone());

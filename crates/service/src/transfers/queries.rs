@@ -1,0 +1,669 @@
+//! The tenant's processing locations with their Chapter V risk, computed by the database.
+//!
+//! The risk of a location depends only on its destination's status, its mechanism's kind and
+//! whether its asset holds personal data, so [`RiskRules`] turns the reference data into id
+//! lists and writes [`super::risk`]'s table as one SQL `CASE`: evaluated for every candidate row
+//! by the database, it pages worst first (`ORDER BY risk DESC, id`), counts and aggregates
+//! without sending rows it does not show, and the rules stay in one place. For an organization
+//! of 2,000 assets × 3 locations that is a scan of its 6,000 locations (by the
+//! `(organization_id, …)` indexes) with a CASE of a few hash-probed IN lists per row; the
+//! alternative, reading all candidates into memory to assess and sort them, moves those 6,000
+//! rows to the server on every page and needs a bound an organization could outgrow.
+//!
+//! Every statement starts from [`scope::find`]: the tenant's locations only, and their assets
+//! must be the tenant's as well.
+
+use entity::asset_processing_locations::{self as locations, Column as L, Entity as Locations};
+use entity::data_processing_activity_digital_assets as links;
+use entity::digital_assets::{self as assets, Column as A};
+use entity::{countries, organizations, transfer_mechanisms};
+use sea_orm::sea_query::{
+    Alias, Asterisk, CaseStatement, Expr, ExprTrait, Func, Order, Query, SelectStatement,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait, Select,
+};
+
+use super::{DestinationStatus, MechanismKind, TransferRisk, risk};
+use crate::{ServiceError, Tenant, activities, scope};
+
+/// The reference data the risk depends on, as sorted id lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskRules {
+    eea: Vec<String>,
+    adequate: Vec<String>,
+    partially_adequate: Vec<String>,
+    adequacy: Vec<String>,
+    safeguards: Vec<String>,
+    derogations: Vec<String>,
+    inactive: Vec<String>,
+}
+
+/// A country or mechanism id the snapshot the rules were built from does not know (one added
+/// since) counts as a third country, or as a mechanism of an unrecognised category: the
+/// stricter answer, until the next snapshot.
+impl RiskRules {
+    pub fn new<'a>(
+        countries: impl IntoIterator<Item = &'a countries::Model>,
+        mechanisms: impl IntoIterator<Item = &'a transfer_mechanisms::Model>,
+    ) -> Self {
+        let mut rules = RiskRules::default();
+        for country in countries {
+            let list = match DestinationStatus::of(country) {
+                DestinationStatus::Eea => &mut rules.eea,
+                DestinationStatus::Adequate => &mut rules.adequate,
+                DestinationStatus::PartiallyAdequate => &mut rules.partially_adequate,
+                DestinationStatus::ThirdCountry => continue,
+            };
+            list.push(country.id.clone());
+        }
+        for mechanism in mechanisms {
+            let list = match MechanismKind::of(Some(mechanism)) {
+                MechanismKind::Adequacy => &mut rules.adequacy,
+                MechanismKind::Safeguard => &mut rules.safeguards,
+                MechanismKind::Derogation => &mut rules.derogations,
+                MechanismKind::Inactive => &mut rules.inactive,
+                MechanismKind::None | MechanismKind::Unrecognised => continue,
+            };
+            list.push(mechanism.id.clone());
+        }
+        for list in [
+            &mut rules.eea,
+            &mut rules.adequate,
+            &mut rules.partially_adequate,
+            &mut rules.adequacy,
+            &mut rules.safeguards,
+            &mut rules.derogations,
+            &mut rules.inactive,
+        ] {
+            list.sort_unstable();
+        }
+        rules
+    }
+
+    /// The risk level (0 to 4, [`TransferRisk::level`]) of a row of `asset_processing_locations`
+    /// joined with its `digital_assets` row, as an SQL expression.
+    pub fn expr(&self) -> Expr {
+        let personal = Expr::col((assets::Entity, A::ContainsPersonalData)).eq(true);
+        match (self.matrix(true), self.matrix(false)) {
+            (with, without) if with == without => with.into_expr(),
+            (with, without) => Expr::case(personal, with.into_expr())
+                .finally(without.into_expr())
+                .into(),
+        }
+    }
+
+    /// The risk by destination status, for personal data or not.
+    fn matrix(&self, personal: bool) -> Choice<Choice<i32>> {
+        let country = || Expr::col((Locations, L::CountryId));
+        let rows = [
+            (country().is_in(&self.eea), DestinationStatus::Eea),
+            (country().is_in(&self.adequate), DestinationStatus::Adequate),
+            (
+                country().is_in(&self.partially_adequate),
+                DestinationStatus::PartiallyAdequate,
+            ),
+        ];
+        Choice::of(
+            rows.into_iter()
+                .map(|(when, status)| (when, self.row(status, personal)))
+                .collect(),
+            self.row(DestinationStatus::ThirdCountry, personal),
+        )
+    }
+
+    /// The risk by mechanism kind, for one destination status.
+    fn row(&self, status: DestinationStatus, personal: bool) -> Choice<i32> {
+        let mechanism = || Expr::col((Locations, L::TransferMechanismId));
+        let level = |kind| risk(status, kind, personal).level();
+        let kinds = [
+            (mechanism().is_null(), MechanismKind::None),
+            (mechanism().is_in(&self.adequacy), MechanismKind::Adequacy),
+            (
+                mechanism().is_in(&self.safeguards),
+                MechanismKind::Safeguard,
+            ),
+            (
+                mechanism().is_in(&self.derogations),
+                MechanismKind::Derogation,
+            ),
+            (mechanism().is_in(&self.inactive), MechanismKind::Inactive),
+        ];
+        Choice::of(
+            kinds
+                .into_iter()
+                .map(|(when, kind)| (when, level(kind)))
+                .collect(),
+            level(MechanismKind::Unrecognised),
+        )
+    }
+}
+
+/// A CASE whose branches are values of `T`, collapsed to the value when every branch has it.
+#[derive(Debug, Clone, PartialEq)]
+enum Choice<T> {
+    Value(T),
+    Case(Vec<(Expr, T)>, T),
+}
+
+impl<T: PartialEq> Choice<T> {
+    /// The choice among `branches`, whose conditions must exclude each other: a branch giving
+    /// the `otherwise` value is left out, as the ELSE gives it too.
+    fn of(branches: Vec<(Expr, T)>, otherwise: T) -> Self {
+        let branches: Vec<(Expr, T)> = branches
+            .into_iter()
+            .filter(|(_, v)| *v != otherwise)
+            .collect();
+        if branches.is_empty() {
+            Choice::Value(otherwise)
+        } else {
+            Choice::Case(branches, otherwise)
+        }
+    }
+}
+
+trait IntoExpr {
+    fn into_expr(self) -> Expr;
+}
+
+impl IntoExpr for i32 {
+    fn into_expr(self) -> Expr {
+        // A literal, not a parameter: the levels are the rules' own constants.
+        Expr::cust(self.to_string())
+    }
+}
+
+impl<T: IntoExpr> IntoExpr for Choice<T> {
+    fn into_expr(self) -> Expr {
+        match self {
+            Choice::Value(v) => v.into_expr(),
+            Choice::Case(branches, otherwise) => {
+                let mut case = CaseStatement::new();
+                for (when, then) in branches {
+                    case = case.case(when, then.into_expr());
+                }
+                case.finally(otherwise.into_expr()).into()
+            }
+        }
+    }
+}
+
+/// Which of the tenant's locations to consider.
+#[derive(Debug, Clone, Default)]
+pub struct TransferFilter {
+    /// Only locations at least this exposed.
+    pub min_risk: Option<TransferRisk>,
+    pub country_id: Option<String>,
+    pub digital_asset_id: Option<String>,
+    /// Only locations of assets linked to this activity.
+    pub activity_id: Option<String>,
+    /// Deactivated locations too (otherwise active ones only).
+    pub include_inactive: bool,
+}
+
+/// Where a page starts: after the location with this risk and id (the list's order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferCursor {
+    pub risk: TransferRisk,
+    pub id: String,
+}
+
+/// A location with its risk and whether its asset holds personal data.
+#[derive(Debug, Clone)]
+pub struct RiskedLocation {
+    pub location: locations::Model,
+    pub risk: TransferRisk,
+    pub contains_personal_data: bool,
+}
+
+/// One page of locations, worst first.
+#[derive(Debug, Clone)]
+pub struct TransferPage {
+    pub locations: Vec<RiskedLocation>,
+    pub has_next_page: bool,
+}
+
+/// Largest page.
+pub const MAX_PAGE: u64 = 100;
+
+const RISK: &str = "risk";
+const PERSONAL: &str = "asset_contains_personal_data";
+/// The derived table of candidates.
+const CANDIDATES: &str = "candidates";
+
+/// The tenant's locations (and their assets) that `filter` selects, without its minimum risk.
+fn candidates(tenant: &Tenant, filter: &TransferFilter) -> Select<Locations> {
+    let mut select = scope::find::<Locations>(tenant)
+        .inner_join(assets::Entity)
+        .filter(A::OrganizationId.eq(tenant.organization_id.as_str()));
+    if !filter.include_inactive {
+        select = select.filter(L::IsActive.eq(true));
+    }
+    if let Some(country) = &filter.country_id {
+        select = select.filter(L::CountryId.eq(country.as_str()));
+    }
+    if let Some(asset) = &filter.digital_asset_id {
+        select = select.filter(L::DigitalAssetId.eq(asset.as_str()));
+    }
+    if let Some(activity) = &filter.activity_id {
+        select = select.filter(L::DigitalAssetId.in_subquery(linked_assets(activity)));
+    }
+    select
+}
+
+/// `SELECT digital_asset_id FROM data_processing_activity_digital_assets WHERE activity_id = ?`
+/// (the outer statement keeps only the tenant's assets).
+fn linked_assets(activity_id: &str) -> SelectStatement {
+    Query::select()
+        .column(links::Column::DigitalAssetId)
+        .from(links::Entity)
+        .and_where(Expr::col(links::Column::ActivityId).eq(activity_id))
+        .to_owned()
+}
+
+/// `SELECT * FROM (<candidates with their risk>) AS candidates WHERE risk >= min`.
+fn with_risk(
+    tenant: &Tenant,
+    rules: &RiskRules,
+    filter: &TransferFilter,
+    inner: impl FnOnce(Select<Locations>) -> Select<Locations>,
+) -> SelectStatement {
+    let inner = inner(candidates(tenant, filter))
+        .expr_as(rules.expr(), RISK)
+        .into_query();
+    let mut outer = Query::select();
+    outer.from_subquery(inner, Alias::new(CANDIDATES));
+    if let Some(min) = filter.min_risk {
+        outer.and_where(risk_col().gte(min.level()));
+    }
+    outer
+}
+
+fn risk_col() -> Expr {
+    Expr::col((Alias::new(CANDIDATES), Alias::new(RISK)))
+}
+
+fn candidate_col(name: &str) -> Expr {
+    Expr::col((Alias::new(CANDIDATES), Alias::new(name)))
+}
+
+fn risk_of(row: &sea_orm::QueryResult) -> Result<TransferRisk, ServiceError> {
+    let level: i32 = row.try_get("", RISK)?;
+    TransferRisk::from_level(level.into()).ok_or_else(|| {
+        ServiceError::Internal(sea_orm::DbErr::Custom(format!(
+            "risk level {level} out of range"
+        )))
+    })
+}
+
+/// A page of the tenant's locations that `filter` selects, worst first, then by id.
+#[tracing::instrument(skip(db, rules), fields(org = %tenant.organization_id))]
+pub async fn page(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    rules: &RiskRules,
+    filter: &TransferFilter,
+    first: u64,
+    after: Option<&TransferCursor>,
+) -> Result<TransferPage, ServiceError> {
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ServiceError::bad_input(
+            "first",
+            format!("first must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let mut select = with_risk(tenant, rules, filter, |s| {
+        s.column_as(A::ContainsPersonalData, PERSONAL)
+    });
+    select.column(Asterisk);
+    if let Some(c) = after {
+        let level = c.risk.level();
+        select.and_where(
+            risk_col().lt(level).or(risk_col()
+                .eq(level)
+                .and(candidate_col("id").gt(c.id.as_str()))),
+        );
+    }
+    select
+        .order_by_expr(risk_col(), Order::Desc)
+        .order_by_expr(candidate_col("id"), Order::Asc)
+        .limit(first + 1);
+    let rows = db.query_all(&select).await?;
+    let mut locations = Vec::with_capacity(rows.len());
+    for row in &rows {
+        locations.push(RiskedLocation {
+            location: locations::Model::from_query_result(row, "")?,
+            risk: risk_of(row)?,
+            contains_personal_data: row.try_get("", PERSONAL)?,
+        });
+    }
+    let has_next_page = locations.len() as u64 > first;
+    locations.truncate(first as usize);
+    Ok(TransferPage {
+        locations,
+        has_next_page,
+    })
+}
+
+/// How many of the tenant's locations `filter` selects (asked for apart from the page).
+#[tracing::instrument(skip(db, rules), fields(org = %tenant.organization_id))]
+pub async fn count(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    rules: &RiskRules,
+    filter: &TransferFilter,
+) -> Result<u64, ServiceError> {
+    let mut select = with_risk(tenant, rules, filter, |s| s.select_only().column(L::Id));
+    select.expr_as(Func::count(Expr::cust("*")), Alias::new("n"));
+    let n: i64 = match db.query_one(&select).await? {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// Where the tenant's data goes, per destination country.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountrySummary {
+    pub country_id: String,
+    /// Distinct assets with a location there.
+    pub assets: u64,
+    pub locations: u64,
+    pub worst: TransferRisk,
+    /// Locations per risk level, by [`TransferRisk::level`].
+    pub by_risk: [u64; 5],
+    /// The mechanisms recorded on those locations, sorted.
+    pub mechanism_ids: Vec<String>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Group {
+    country_id: String,
+    transfer_mechanism_id: Option<String>,
+    risk: i32,
+    locations: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct AssetsPerCountry {
+    country_id: String,
+    assets: i64,
+}
+
+/// The tenant's active locations (of the assets linked to `activity_id`, if given) per
+/// destination country, worst first, then by country id. Two statements: the locations per
+/// country, mechanism and risk, and the distinct assets per country.
+#[tracing::instrument(skip(db, rules), fields(org = %tenant.organization_id))]
+pub async fn summary(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    rules: &RiskRules,
+    activity_id: Option<&str>,
+) -> Result<Vec<CountrySummary>, ServiceError> {
+    let filter = TransferFilter {
+        activity_id: activity_id.map(str::to_owned),
+        ..Default::default()
+    };
+    let narrow = |s: Select<Locations>| {
+        s.select_only()
+            .column(L::CountryId)
+            .column(L::TransferMechanismId)
+            .column(L::DigitalAssetId)
+    };
+    let mut groups = with_risk(tenant, rules, &filter, narrow);
+    let country = candidate_col("country_id");
+    let mechanism = candidate_col("transfer_mechanism_id");
+    groups
+        .expr_as(country.clone(), Alias::new("country_id"))
+        .expr_as(mechanism.clone(), Alias::new("transfer_mechanism_id"))
+        .expr_as(risk_col(), Alias::new(RISK))
+        .expr_as(Func::count(Expr::cust("*")), Alias::new("locations"))
+        .add_group_by([country.clone(), mechanism, risk_col()]);
+    let groups = Group::find_by_statement(db.get_database_backend().build(&groups))
+        .all(db)
+        .await?;
+
+    let mut per_country = with_risk(tenant, rules, &filter, narrow);
+    per_country
+        .expr_as(country.clone(), Alias::new("country_id"))
+        .expr_as(
+            Func::count_distinct(candidate_col("digital_asset_id")),
+            Alias::new("assets"),
+        )
+        .add_group_by([country]);
+    let assets = AssetsPerCountry::find_by_statement(db.get_database_backend().build(&per_country))
+        .all(db)
+        .await?;
+
+    let mut out: Vec<CountrySummary> = assets
+        .into_iter()
+        .map(|a| CountrySummary {
+            country_id: a.country_id,
+            assets: u64::try_from(a.assets).unwrap_or_default(),
+            locations: 0,
+            worst: TransferRisk::None,
+            by_risk: [0; 5],
+            mechanism_ids: Vec::new(),
+        })
+        .collect();
+    for g in groups {
+        let Some(summary) = out.iter_mut().find(|s| s.country_id == g.country_id) else {
+            continue;
+        };
+        let risk = TransferRisk::from_level(g.risk.into()).unwrap_or(TransferRisk::Critical);
+        let n = u64::try_from(g.locations).unwrap_or_default();
+        summary.locations += n;
+        summary.by_risk[risk.level() as usize] += n;
+        summary.worst = summary.worst.max(risk);
+        if let Some(m) = g.transfer_mechanism_id
+            && !summary.mechanism_ids.contains(&m)
+        {
+            summary.mechanism_ids.push(m);
+        }
+    }
+    for s in &mut out {
+        s.mechanism_ids.sort_unstable();
+    }
+    out.sort_by(|a, b| {
+        b.worst
+            .cmp(&a.worst)
+            .then_with(|| a.country_id.cmp(&b.country_id))
+    });
+    Ok(out)
+}
+
+/// [`summary`] for one of the tenant's activities; NOT_FOUND for another organization's.
+pub async fn for_activity(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    rules: &RiskRules,
+    activity_id: &str,
+) -> Result<Vec<CountrySummary>, ServiceError> {
+    activities::get(db, tenant, activity_id).await?;
+    summary(db, tenant, rules, Some(activity_id)).await
+}
+
+/// The condition "the asset's transfer risk (the worst over its active locations; `None`
+/// without any) is `risk`" on `digital_assets`, for the tenant's assets.
+pub fn asset_risk_is(tenant: &Tenant, rules: &RiskRules, risk: TransferRisk) -> Expr {
+    let worst = |having: Expr| -> SelectStatement {
+        let mut select = candidates(tenant, &TransferFilter::default())
+            .select_only()
+            .column(L::DigitalAssetId)
+            .into_query();
+        select.add_group_by([Expr::col((Locations, L::DigitalAssetId))]);
+        select.and_having(having);
+        select
+    };
+    let worst_level = || Expr::expr(rules.expr()).max();
+    if risk == TransferRisk::None {
+        Expr::col((assets::Entity, A::Id)).not_in_subquery(worst(worst_level().gt(0)))
+    } else {
+        Expr::col((assets::Entity, A::Id)).in_subquery(worst(worst_level().eq(risk.level())))
+    }
+}
+
+/// The id of the tenant's headquarters country, when one is recorded (an assessment says when
+/// it lies outside the EEA).
+pub async fn headquarters_country_id(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+) -> Result<Option<String>, ServiceError> {
+    let headquarters: Option<Option<String>> =
+        organizations::Entity::find_by_id(tenant.organization_id.as_str())
+            .select_only()
+            .column(organizations::Column::HeadquartersCountryId)
+            .into_tuple()
+            .one(db)
+            .await?;
+    Ok(headquarters.flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    // Fixtures fail by panicking: that is how a test reports.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use sea_orm::{ConnectionTrait, Database, DbBackend};
+
+    use super::*;
+
+    fn rules() -> RiskRules {
+        let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        RiskRules {
+            eea: ids(&["FR"]),
+            adequate: ids(&["JP"]),
+            partially_adequate: ids(&["US"]),
+            adequacy: ids(&["ADEQUACY"]),
+            safeguards: ids(&["SCC"]),
+            derogations: ids(&["CONSENT"]),
+            inactive: ids(&["OLD"]),
+        }
+    }
+
+    /// A country of each status and a mechanism id of each kind, as [`rules`] knows them.
+    const DESTINATIONS: [(&str, DestinationStatus); 4] = [
+        ("FR", DestinationStatus::Eea),
+        ("JP", DestinationStatus::Adequate),
+        ("US", DestinationStatus::PartiallyAdequate),
+        ("CN", DestinationStatus::ThirdCountry),
+    ];
+    const MECHANISMS: [(Option<&str>, MechanismKind); 6] = [
+        (None, MechanismKind::None),
+        (Some("ADEQUACY"), MechanismKind::Adequacy),
+        (Some("SCC"), MechanismKind::Safeguard),
+        (Some("CONSENT"), MechanismKind::Derogation),
+        (Some("OLD"), MechanismKind::Inactive),
+        (Some("HANDSHAKE"), MechanismKind::Unrecognised),
+    ];
+
+    #[tokio::test]
+    async fn the_sql_case_computes_the_risk_table_for_every_combination() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "CREATE TABLE digital_assets (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, contains_personal_data BOOLEAN NOT NULL)",
+            "CREATE TABLE asset_processing_locations (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, digital_asset_id TEXT NOT NULL, country_id TEXT NOT NULL, transfer_mechanism_id TEXT, is_active BOOLEAN NOT NULL)",
+            "INSERT INTO digital_assets VALUES ('personal', 'o', TRUE), ('other', 'o', FALSE)",
+        ] {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+        let mut expected = Vec::new();
+        for (country, status) in DESTINATIONS {
+            for (mechanism, kind) in MECHANISMS {
+                for asset in ["personal", "other"] {
+                    let id = format!("{country}-{}-{asset}", mechanism.unwrap_or("none"));
+                    let mechanism = mechanism.map_or("NULL".to_owned(), |m| format!("'{m}'"));
+                    db.execute_unprepared(&format!(
+                        "INSERT INTO asset_processing_locations VALUES ('{id}', 'o', '{asset}', '{country}', {mechanism}, TRUE)"
+                    ))
+                    .await
+                    .unwrap();
+                    expected.push((id, risk(status, kind, asset == "personal")));
+                }
+            }
+        }
+        let select = Query::select()
+            .column((Locations, L::Id))
+            .expr_as(rules().expr(), Alias::new(RISK))
+            .from(Locations)
+            .inner_join(
+                assets::Entity,
+                Expr::col((Locations, L::DigitalAssetId)).equals((assets::Entity, A::Id)),
+            )
+            .to_owned();
+        let rows = db.query_all(&select).await.unwrap();
+        assert_eq!(rows.len(), expected.len());
+        for row in rows {
+            let id: String = row.try_get("", "id").unwrap();
+            let (_, want) = expected.iter().find(|(e, _)| *e == id).unwrap();
+            assert_eq!(risk_of(&row).unwrap(), *want, "{id}");
+        }
+    }
+
+    #[test]
+    fn rules_sort_countries_and_mechanisms_by_their_kind() {
+        let country = |id: &str, status: &[&str], partial: bool| countries::Model {
+            id: id.into(),
+            name: id.into(),
+            iso_code: id.into(),
+            iso_code3: None,
+            gdpr_status: serde_json::json!(status),
+            is_active: true,
+            created_at: Default::default(),
+            updated_at: Default::default(),
+            adequacy_decision: None,
+            adequacy_partial: partial,
+            adequacy_scope: None,
+        };
+        let mechanism = |id: &str, category: &str, active: bool| transfer_mechanisms::Model {
+            id: id.into(),
+            code: id.into(),
+            name: id.into(),
+            description: String::new(),
+            gdpr_article: String::new(),
+            category: category.into(),
+            is_derogation: false,
+            requires_adequacy: false,
+            requires_documentation: false,
+            is_active: active,
+            created_at: Default::default(),
+            updated_at: Default::default(),
+        };
+        let countries = [
+            country("FR", &["EU", "EEA"], false),
+            country("NO", &["EEA", "EFTA"], false),
+            country("JP", &["Adequate"], false),
+            country("US", &["Adequate"], true),
+            country("CN", &["Third Country"], false),
+        ];
+        let mechanisms = [
+            mechanism("ADEQUACY", "ADEQUACY", true),
+            mechanism("SCC", "APPROPRIATE_SAFEGUARD", true),
+            mechanism("BCR", "APPROPRIATE_SAFEGUARD", true),
+            mechanism("CONSENT", "DEROGATION", true),
+            mechanism("OLD", "APPROPRIATE_SAFEGUARD", false),
+            mechanism("HANDSHAKE", "GENTLEMEN", true),
+        ];
+        let rules = RiskRules::new(&countries, &mechanisms);
+        let ids = |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            rules,
+            RiskRules {
+                eea: ids(&["FR", "NO"]),
+                adequate: ids(&["JP"]),
+                partially_adequate: ids(&["US"]),
+                adequacy: ids(&["ADEQUACY"]),
+                safeguards: ids(&["BCR", "SCC"]),
+                derogations: ids(&["CONSENT"]),
+                inactive: ids(&["OLD"]),
+            }
+        );
+        // Branches that give the ELSE value are left out (the conditions exclude each other).
+        let sql = DbBackend::Postgres
+            .build(&Query::select().expr(rules.expr()).to_owned())
+            .to_string();
+        assert_eq!(sql.matches("CASE").count(), 4, "{sql}");
+        assert!(!sql.contains("IS NULL"), "{sql}");
+    }
+}
