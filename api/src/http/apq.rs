@@ -102,5 +102,6 @@ fn refuse(code: &str, message: &str) -> Persisted {
         .into_server_error(async_graphql::Pos::default());
     Persisted::Refused(Done {
         response: Response::from_errors(vec![error]),
+        spent: 0,
     })
 }

@@ -146,7 +146,15 @@ pub(crate) async fn get(req: &Request, Data(state): Data<&Arc<AppState>>) -> Res
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    match run(state, &tenant, request, deadline).await {
+    match run(
+        state,
+        &tenant,
+        request,
+        deadline,
+        state.limits.response_budget,
+    )
+    .await
+    {
         Ok(done) => done.write(media),
         Err(resp) => resp,
     }
@@ -186,7 +194,15 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
                 Persisted::Ready(r) => r,
                 Persisted::Refused(resp) => return resp.write(media),
             };
-            match run(state, &tenant, request, deadline).await {
+            match run(
+                state,
+                &tenant,
+                request,
+                deadline,
+                state.limits.response_budget,
+            )
+            .await
+            {
                 Ok(done) => done.write(media),
                 Err(resp) => resp,
             }
@@ -199,15 +215,22 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
                     requests.len()
                 ));
             }
-            // One after the other, each limited as if sent alone, within the request's deadline.
+            // One after the other, each costed and coded as if sent alone, within the request's
+            // deadline. The response budget is the batch's: the answers are held together until
+            // the last one, so ten operations must not build ten budgets' worth of memory.
             let mut answers = Vec::with_capacity(requests.len());
+            let mut budget = state.limits.response_budget;
             for request in requests {
                 let answer = match apq::resolve(&state.persisted, &tenant, request) {
-                    Persisted::Ready(request) => match run(state, &tenant, request, deadline).await
-                    {
-                        Ok(done) => done.response,
-                        Err(resp) => return resp,
-                    },
+                    Persisted::Ready(request) => {
+                        match run(state, &tenant, request, deadline, budget).await {
+                            Ok(done) => {
+                                budget = budget.saturating_sub(done.spent);
+                                done.response
+                            }
+                            Err(resp) => return resp,
+                        }
+                    }
                     Persisted::Refused(refused) => refused.response,
                 };
                 answers.push(answer);
@@ -325,6 +348,8 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 /// An executed operation and what its answer needs.
 pub(crate) struct Done {
     pub response: async_graphql::Response,
+    /// What it took of the response budget.
+    pub spent: usize,
 }
 
 impl Done {
@@ -360,6 +385,7 @@ async fn run(
     tenant: &Tenant,
     request: async_graphql::Request,
     deadline: Instant,
+    budget: usize,
 ) -> Result<Done, Response> {
     let mut request = Some(request);
     let mut retry = None;
@@ -371,7 +397,7 @@ async fn run(
             retry = Some(copy(&this));
         }
         let operation_name = this.operation_name.clone();
-        let guard = Arc::new(RequestGuard::new(state.limits.response_budget));
+        let guard = Arc::new(RequestGuard::new(budget));
         let (loaders, dispatcher) = Loaders::new(&state.db, &state.reference, tenant, &guard);
         let execution = state
             .schema
@@ -396,6 +422,7 @@ async fn run(
             continue;
         }
         return Ok(Done {
+            spent: budget.saturating_sub(guard.remaining()),
             response: finish(response, &guard, operation_name.as_deref()),
         });
     }

@@ -405,3 +405,53 @@ async fn batches_are_capped_and_each_operation_is_limited_as_if_alone() {
             .contains("MAX_BATCH_OPERATIONS")
     );
 }
+
+#[tokio::test]
+async fn a_batch_shares_one_response_budget() {
+    let Some(api) = Api::start_with(Backend::Sqlite, &[("RESPONSE_BUDGET", "200")]).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let conn = api.db.connect().await;
+    let rows: Vec<String> = (0..40)
+        .map(|i| format!("('asset-{i:02}', '{}', 'Asset {i:02}', 'API')", org.id))
+        .collect();
+    exec(
+        &conn,
+        &format!(
+            "INSERT INTO digital_assets (id, organization_id, name, type) VALUES {}",
+            rows.join(",")
+        ),
+    )
+    .await;
+    conn.close().await.ok();
+    // 40 assets × (the node, id, name): 120 values, within 200 alone.
+    let query = "{ digitalAssets(first: 40) { nodes { id name } } }";
+    api.gql(&org.token, query, Value::Null).await.data();
+    let batch = Value::Array(vec![json!({ "query": query }); 3]);
+    let resp = send(
+        &api,
+        reqwest::Method::POST,
+        "/graphql",
+        &[
+            ("authorization", &format!("Bearer {}", org.token)),
+            ("content-type", "application/json"),
+        ],
+        Some(batch.to_string()),
+    )
+    .await;
+    let answers: Value = resp.json().await.unwrap();
+    assert_eq!(
+        answers[0]["data"]["digitalAssets"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+    for later in [1, 2] {
+        assert_eq!(
+            answers[later]["errors"][0]["extensions"]["code"], "RESPONSE_TOO_LARGE",
+            "{answers:#}"
+        );
+    }
+}
