@@ -152,10 +152,9 @@ async fn hold_row_lock(api: &Api, asset: &str) -> sea_orm::DatabaseTransaction {
 
 #[tokio::test]
 async fn writes_blocked_on_a_row_lock_do_not_starve_another_tenant_and_time_out_retryably() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::migrated(Backend::Postgres).await else {
         return;
     };
-    migration(&db.url, &["up"]).await.success();
     let api = Arc::new(
         Api::on_with(
             db,
@@ -224,10 +223,9 @@ async fn writes_blocked_on_a_row_lock_do_not_starve_another_tenant_and_time_out_
 
 #[tokio::test]
 async fn a_lock_timeout_is_a_retryable_error_with_its_own_code() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::migrated(Backend::Postgres).await else {
         return;
     };
-    migration(&db.url, &["up"]).await.success();
     let api = Api::on_with(db, &[("DB_LOCK_TIMEOUT", "300ms")]).await;
     let a = api.org("a").await;
     let asset = create_ok(&api, &a, json!({"name": "Locked", "type": "API"})).await;
@@ -253,10 +251,9 @@ async fn a_lock_timeout_is_a_retryable_error_with_its_own_code() {
 
 #[tokio::test]
 async fn requests_beyond_the_queue_get_503_with_retry_after() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::migrated(Backend::Postgres).await else {
         return;
     };
-    migration(&db.url, &["up"]).await.success();
     let api = Arc::new(
         Api::on_with(
             db,

@@ -80,8 +80,7 @@ async fn idle_half_sent_and_slow_connections_are_closed() {
 #[tokio::test]
 async fn a_flood_of_idle_connections_does_not_make_the_service_unreachable() {
     // At most 1024 open files: a flood of 1500 connections would exhaust them.
-    let db = TestDb::sqlite();
-    migration(&db.url, &["up"]).await.success();
+    let db = TestDb::migrated(Backend::Sqlite).await.unwrap();
     let api = Api::under(
         db,
         &["prlimit", "--nofile=1024:1024"],

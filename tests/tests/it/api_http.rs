@@ -327,12 +327,48 @@ async fn the_embedded_default_migrates_seeds_and_prints_a_working_token() {
                 .to_lowercase()
                 .contains("graphiql")
         );
+        // A token printed by an earlier start still works: the secret was kept.
+        for earlier in &tokens {
+            let body: Value = client
+                .post(format!("{base}/graphql"))
+                .bearer_auth(earlier)
+                .json(&query)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(body["data"]["digitalAssets"]["totalCount"], 6, "{body:#}");
+        }
         tokens.push(token);
         drop(child);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
-    // The second start found the demo data and the secret: no second demo organization.
-    assert!(dir.join("data/inventory.db").exists());
+    // The second start found the demo data and the secret: no second demo organization, and
+    // both tokens name the same organization and user.
+    let claims = |token: &str| -> Value {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let (first, second) = (claims(&tokens[0]), claims(&tokens[1]));
+    assert_eq!(first["org_id"], second["org_id"]);
+    assert_eq!(first["sub"], second["sub"]);
+    let db = sea_orm::Database::connect(format!(
+        "sqlite://{}",
+        dir.join("data/inventory.db").display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        scalar_i64(&db, "SELECT count(*) FROM organizations").await,
+        1
+    );
+    db.close().await.ok();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

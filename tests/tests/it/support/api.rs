@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{Backend, TestDb, binary, exec, migration};
+use super::{Backend, TestDb, binary, exec};
 
 /// The secret the test servers sign tokens with.
 pub const SECRET: &str = "test-secret-that-is-long-enough";
@@ -143,15 +143,13 @@ pub async fn start_api_under(
 impl Api {
     /// A migrated database of `backend` and a server on it.
     pub async fn start(backend: Backend) -> Option<Self> {
-        let db = TestDb::new(backend).await?;
-        migration(&db.url, &["up"]).await.success();
+        let db = TestDb::migrated(backend).await?;
         Some(Self::on(db).await)
     }
 
     /// A migrated database of `backend` and a server on it with extra settings.
     pub async fn start_with(backend: Backend, envs: &[(&str, &str)]) -> Option<Self> {
-        let db = TestDb::new(backend).await?;
-        migration(&db.url, &["up"]).await.success();
+        let db = TestDb::migrated(backend).await?;
         Some(Self::on_with(db, envs).await)
     }
 
