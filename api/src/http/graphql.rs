@@ -146,15 +146,19 @@ pub(crate) async fn get(req: &Request, Data(state): Data<&Arc<AppState>>) -> Res
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    match run(
-        state,
-        &tenant,
-        request,
-        deadline,
-        state.limits.response_budget,
-    )
-    .await
-    {
+    answer_one(state, &tenant, request, deadline, media).await
+}
+
+/// Runs one operation with the whole response budget and writes its answer.
+async fn answer_one(
+    state: &AppState,
+    tenant: &Tenant,
+    request: async_graphql::Request,
+    deadline: Instant,
+    media: MediaType,
+) -> Response {
+    let budget = state.limits.response_budget;
+    match run(state, tenant, request, deadline, budget).await {
         Ok(done) => done.write(media),
         Err(resp) => resp,
     }
@@ -189,24 +193,10 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
     };
     drop(bytes);
     match batch {
-        BatchRequest::Single(request) => {
-            let request = match apq::resolve(&state.persisted, &tenant, request) {
-                Persisted::Ready(r) => r,
-                Persisted::Refused(resp) => return resp.write(media),
-            };
-            match run(
-                state,
-                &tenant,
-                request,
-                deadline,
-                state.limits.response_budget,
-            )
-            .await
-            {
-                Ok(done) => done.write(media),
-                Err(resp) => resp,
-            }
-        }
+        BatchRequest::Single(request) => match apq::resolve(&state.persisted, &tenant, request) {
+            Persisted::Ready(r) => answer_one(state, &tenant, r, deadline, media).await,
+            Persisted::Refused(resp) => resp.write(media),
+        },
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.limits.max_batch {
                 return bad_request(&format!(
