@@ -5,7 +5,9 @@ use async_graphql::{ID, InputObject, Json, MaybeUndefined};
 use chrono::{DateTime, FixedOffset};
 use service::assets::{AssetFilter, AssetPatch, NewAsset};
 use service::locations::{LocationPatch, NewLocation};
+use service::transfers::queries::TransferFilter;
 
+use super::transfers::TransferRisk;
 use super::types::{AssetType, IntegrationStatus, LocationRole};
 use crate::error::bad_input;
 
@@ -21,14 +23,47 @@ pub struct DigitalAssetFilter {
     pub contains_personal_data: Option<bool>,
     /// Only assets mainly hosted in this country.
     pub primary_hosting_country_id: Option<ID>,
+    /// Only assets whose `transferRisk` (the worst over their active locations) is this one.
+    pub transfer_risk: Option<TransferRisk>,
 }
 
 impl From<DigitalAssetFilter> for AssetFilter {
+    /// The filter without its transfer risk, which needs the reference data's rules.
     fn from(f: DigitalAssetFilter) -> Self {
         AssetFilter {
             asset_type: f.asset_type.map(Into::into),
             contains_personal_data: f.contains_personal_data,
             primary_hosting_country_id: f.primary_hosting_country_id.map(|id| id.0),
+            transfer_risk: None,
+        }
+    }
+}
+
+/// Which processing locations `crossBorderTransfers` lists; every given field must match.
+#[derive(InputObject, Default)]
+pub struct CrossBorderTransferFilter {
+    /// Only locations at least this exposed; NONE lists every location, EEA ones included.
+    #[graphql(default_with = "Some(TransferRisk::Low)")]
+    pub min_risk: Option<TransferRisk>,
+    /// Only locations in this country.
+    pub country_id: Option<ID>,
+    /// Only this asset's locations.
+    pub digital_asset_id: Option<ID>,
+    /// Only locations of assets linked to this data-processing activity.
+    pub activity_id: Option<ID>,
+    /// Deactivated locations too (by default only active ones are assessed).
+    #[graphql(default_with = "Some(false)")]
+    pub include_inactive: Option<bool>,
+}
+
+impl From<CrossBorderTransferFilter> for TransferFilter {
+    fn from(f: CrossBorderTransferFilter) -> Self {
+        TransferFilter {
+            min_risk: Some(f.min_risk.unwrap_or(TransferRisk::Low).into()),
+            country_id: f.country_id.map(|id| id.0),
+            digital_asset_id: f.digital_asset_id.map(|id| id.0),
+            activity_id: f.activity_id.map(|id| id.0),
+            include_inactive: f.include_inactive.unwrap_or(false),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Error};
 use entity::{
     asset_processing_locations, countries, data_processing_activities, digital_assets, purposes,
@@ -23,7 +23,10 @@ use entity::{
 };
 use sea_orm::DatabaseConnection;
 use service::reference_cache::ReferenceCache;
-use service::{Tenant, activities, assets, locations, reference};
+use service::transfers::queries::{self as transfer_queries, RiskRules};
+use service::transfers::{self, Assessment, Destination, DestinationStatus, Mechanism};
+use service::{ServiceError, Tenant, activities, assets, locations, reference};
+use tokio::sync::OnceCell;
 
 use super::guard::RequestGuard;
 use crate::error::GqlResult;
@@ -58,6 +61,17 @@ impl Dispatcher {
     fn loader<T>(&self, loader: T) -> DataLoader<T> {
         let dispatcher = self.clone();
         DataLoader::new(loader, move |task| dispatcher.queue(task)).delay(Duration::ZERO)
+    }
+
+    /// [`Dispatcher::loader`] with a cache that a resolver can fill with values it already has.
+    fn cached_loader<T: Loader<String>>(&self, loader: T) -> DataLoader<T, HashMapCache> {
+        let dispatcher = self.clone();
+        DataLoader::with_cache(
+            loader,
+            move |task| dispatcher.queue(task),
+            HashMapCache::default(),
+        )
+        .delay(Duration::ZERO)
     }
 }
 
@@ -119,6 +133,13 @@ impl<F: Future> Future for Batched<F> {
 pub struct Loaders {
     db: DatabaseConnection,
     reference: Arc<ReferenceCache>,
+    tenant: Tenant,
+    /// The organization's headquarters country id, read once per request when an assessment
+    /// needs it.
+    headquarters: OnceCell<Option<String>>,
+    /// Whether an asset holds personal data, by asset id (what a location's assessment needs
+    /// of its asset); a list that already read it fills the cache.
+    pub personal_data: DataLoader<PersonalDataLoader, HashMapCache>,
     pub locations: DataLoader<LocationsLoader>,
     pub activities: DataLoader<ActivitiesLoader>,
     pub assets: DataLoader<AssetLoader>,
@@ -146,6 +167,9 @@ impl Loaders {
         let loaders = Self {
             db: db.clone(),
             reference: reference.clone(),
+            tenant: tenant.clone(),
+            headquarters: OnceCell::new(),
+            personal_data: d.cached_loader(PersonalDataLoader(scoped())),
             locations: d.loader(LocationsLoader(scoped())),
             activities: d.loader(ActivitiesLoader(scoped())),
             assets: d.loader(AssetLoader(scoped())),
@@ -179,6 +203,56 @@ impl Loaders {
     /// The loaders of the request being resolved.
     pub fn of<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
         ctx.data::<Loaders>()
+    }
+
+    /// The Chapter V risk rules over the reference cache's snapshot.
+    pub async fn risk_rules(&self) -> Result<Arc<RiskRules>, Error> {
+        Ok(self.reference.get(&self.db).await.gql()?.risk_rules())
+    }
+
+    /// The name of the organization's headquarters country, when recorded and outside the EEA
+    /// (one statement per request, when first asked).
+    pub async fn headquarters_outside_eea(&self) -> Result<Option<String>, Error> {
+        let id = self
+            .headquarters
+            .get_or_try_init(|| async {
+                transfer_queries::headquarters_country_id(&self.db, &self.tenant)
+                    .await
+                    .gql()
+            })
+            .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        Ok(self
+            .country(id)
+            .await?
+            .filter(|c| DestinationStatus::of(c) != DestinationStatus::Eea)
+            .map(|c| c.name.clone()))
+    }
+
+    /// The Chapter V assessment of `location`, whose asset does (or does not) hold personal
+    /// data: reference data from the cache, the headquarters once per request.
+    pub async fn assess(
+        &self,
+        location: &asset_processing_locations::Model,
+        contains_personal_data: bool,
+    ) -> Result<Assessment, Error> {
+        let country = self
+            .country(&location.country_id)
+            .await?
+            .ok_or_else(|| crate::error::to_graphql(ServiceError::NotFound("country")))?;
+        let mechanism = match &location.transfer_mechanism_id {
+            Some(id) => self.mechanism(id).await?,
+            None => None,
+        };
+        let headquarters = self.headquarters_outside_eea().await?;
+        Ok(transfers::assess(&transfers::Transfer {
+            destination: Destination::of(&country),
+            mechanism: Mechanism::of(mechanism.as_deref()),
+            contains_personal_data,
+            headquarters_outside_eea: headquarters.as_deref(),
+        }))
     }
 }
 
@@ -334,3 +408,18 @@ by_id!(
     /// The tenant's purposes by id.
     PurposeLoader => purposes::Model, |s, ids| reference::purposes_by_ids(&s.db, &s.tenant, ids)
 );
+
+/// Whether each of the tenant's assets holds personal data.
+pub struct PersonalDataLoader(Scoped);
+
+impl Loader<String> for PersonalDataLoader {
+    type Value = bool;
+    type Error = Error;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, bool>, Error> {
+        let rows = transfer_queries::personal_data(&self.0.db, &self.0.tenant, keys)
+            .await
+            .gql()?;
+        Ok(rows.into_iter().collect())
+    }
+}

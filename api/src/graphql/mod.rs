@@ -6,6 +6,7 @@ pub mod loaders;
 mod mutation;
 pub mod order;
 mod query;
+pub mod transfers;
 pub mod types;
 
 use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};

@@ -7,6 +7,8 @@ use service::{activities, locations, reference};
 
 use super::guard::charge_list;
 use super::inputs::DigitalAssetFilter;
+use super::loaders::Loaders;
+use super::transfers::TransferQuery;
 use super::types::{
     AssetCursor, AssetProcessingLocation, Country, DataProcessingActivity, DigitalAsset,
     DigitalAssetConnection, TransferMechanism,
@@ -16,7 +18,13 @@ use crate::error::{GqlResult, bad_input};
 
 /// The root query.
 #[derive(MergedObject, Default)]
-pub struct Query(AssetQuery, LocationQuery, ActivityQuery, ReferenceQuery);
+pub struct Query(
+    AssetQuery,
+    LocationQuery,
+    ActivityQuery,
+    ReferenceQuery,
+    TransferQuery,
+);
 
 /// Digital assets.
 #[derive(Default)]
@@ -57,7 +65,15 @@ impl AssetQuery {
                 Some(assets::AssetCursor { name, id })
             }
         };
-        let filter: assets::AssetFilter = filter.unwrap_or_default().into();
+        let filter = filter.unwrap_or_default();
+        let transfer_risk = filter.transfer_risk;
+        let mut filter: assets::AssetFilter = filter.into();
+        if let Some(risk) = transfer_risk {
+            filter.transfer_risk = Some(assets::AssetRiskFilter {
+                risk: risk.into(),
+                rules: Loaders::of(ctx)?.risk_rules().await?,
+            });
+        }
         let page = assets::list(
             db(ctx)?,
             tenant(ctx)?,

@@ -11,8 +11,11 @@ use entity::{
     transfer_mechanisms, users,
 };
 
+use service::transfers;
+
 use super::guard::charge_list;
 use super::loaders::{AssetLocationsKey, Loaders};
+use super::transfers::{CountryAdequacy, TransferAssessment, TransferRisk};
 use crate::error::GqlResult;
 
 /// What kind of system a digital asset is.
@@ -191,6 +194,34 @@ impl DigitalAsset {
         charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(AssetProcessingLocation).collect())
     }
+    /// The worst GDPR Chapter V transfer risk over the asset's active locations; NONE without
+    /// any, or when the asset holds no personal data.
+    async fn transfer_risk(&self, ctx: &Context<'_>) -> Result<TransferRisk> {
+        if !self.0.contains_personal_data {
+            return Ok(TransferRisk::None);
+        }
+        let loaders = Loaders::of(ctx)?;
+        let key = AssetLocationsKey {
+            asset_id: self.0.id.clone(),
+            include_inactive: false,
+        };
+        let list = loaders.locations.load_one(key).await?.unwrap_or_default();
+        let mut risks = Vec::with_capacity(list.len());
+        for location in &list {
+            let country = loaders.country(&location.country_id).await?;
+            let mechanism = match &location.transfer_mechanism_id {
+                Some(id) => loaders.mechanism(id).await?,
+                None => None,
+            };
+            let destination = country.as_deref().map_or(
+                transfers::DestinationStatus::ThirdCountry,
+                transfers::DestinationStatus::of,
+            );
+            let kind = transfers::MechanismKind::of(mechanism.as_deref());
+            risks.push(transfers::risk(destination, kind, true));
+        }
+        Ok(transfers::worst(risks).into())
+    }
     /// The data-processing activities that use the asset, by name.
     #[graphql(complexity = "crate::graphql::ASSUMED_LIST_LEN * child_complexity + 1")]
     async fn activities(&self, ctx: &Context<'_>) -> Result<Vec<DataProcessingActivity>> {
@@ -289,6 +320,19 @@ impl AssetProcessingLocation {
     async fn is_active(&self) -> bool {
         self.0.is_active
     }
+    /// Whether the location is a restricted transfer under GDPR Chapter V, on what legal basis,
+    /// and how exposed it is (an inactive location is assessed as if it were in use).
+    async fn transfer(&self, ctx: &Context<'_>) -> Result<TransferAssessment> {
+        let loaders = Loaders::of(ctx)?;
+        let personal = loaders
+            .personal_data
+            .load_one(self.0.digital_asset_id.clone())
+            .await?
+            .ok_or_else(|| {
+                crate::error::to_graphql(service::ServiceError::NotFound("digital asset"))
+            })?;
+        Ok(TransferAssessment(loaders.assess(&self.0, personal).await?))
+    }
     /// Free-form JSON object.
     async fn metadata(&self) -> Option<Json<serde_json::Value>> {
         self.0.metadata.clone().map(Json)
@@ -323,6 +367,15 @@ impl Country {
     /// ISO 3166-1 alpha-3 code.
     async fn iso_code3(&self) -> Option<&str> {
         self.0.iso_code3.as_deref()
+    }
+    /// The adequacy decision (Art. 45) covering the country; null without one.
+    async fn adequacy(&self) -> Option<CountryAdequacy> {
+        let decision = self.0.adequacy_decision.clone()?;
+        Some(CountryAdequacy {
+            decision,
+            partial: self.0.adequacy_partial,
+            scope: self.0.adequacy_scope.clone(),
+        })
     }
     /// Any of "EU", "EEA", "EFTA", "Adequate", "Third Country".
     async fn gdpr_status(&self) -> Vec<String> {

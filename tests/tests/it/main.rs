@@ -28,6 +28,7 @@ mod api_http;
 mod api_limits;
 mod api_locations;
 mod api_tenancy;
+mod api_transfers;
 mod browser;
 mod foreign_keys;
 mod rollback;

@@ -26,6 +26,7 @@ use sea_orm::{
 };
 
 use super::{DestinationStatus, MechanismKind, TransferRisk, risk};
+use crate::batch::padded;
 use crate::{ServiceError, Tenant, activities, scope};
 
 /// The reference data the risk depends on, as sorted id lists.
@@ -502,6 +503,22 @@ pub fn asset_risk_is(tenant: &Tenant, rules: &RiskRules, risk: TransferRisk) -> 
     } else {
         Expr::col((assets::Entity, A::Id)).in_subquery(worst(worst_level().eq(risk.level())))
     }
+}
+
+/// Whether each of the tenant's assets among `ids` holds personal data, as (id, flag) pairs.
+pub async fn personal_data(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    ids: &[String],
+) -> Result<Vec<(String, bool)>, ServiceError> {
+    Ok(scope::find::<assets::Entity>(tenant)
+        .select_only()
+        .column(A::Id)
+        .column(A::ContainsPersonalData)
+        .filter(A::Id.is_in(padded(ids)))
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// The id of the tenant's headquarters country, when one is recorded (an assessment says when
