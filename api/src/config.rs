@@ -23,8 +23,9 @@ pub enum Command {
     Serve,
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Create or update organizations, users, purposes and data-processing activities (from a
-    /// fresh database to a first query without SQL); see `api admin --help`.
+    /// Create or update organizations, users, purposes and data-processing activities, by flags
+    /// or from a JSON file (from a fresh database to a first query without SQL).
+    #[command(long_about = crate::admin::LONG_ABOUT)]
     Admin(crate::admin::AdminArgs),
     /// Print a bearer token signed with the configured secret.
     Token {
