@@ -20,6 +20,7 @@ macro_rules! on_both_backends {
 mod support;
 
 mod api_activities;
+mod api_admin;
 mod api_assets;
 mod api_concurrency;
 mod api_connections;
