@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{Database, DatabaseConnection};
 use service::ServiceError;
 use service::directory::{
     self, ActivitySpec, Change, Directory, DirectoryError, Entry, Kind, OrganizationRef,
@@ -405,43 +405,11 @@ fn describe(err: DirectoryError, source: &Source) -> StartupError {
 /// DATABASE_URL. SQLite is migrated first (as `api::build` does); PostgreSQL is migrated by
 /// `migration up` only, so pending migrations are refused here.
 async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
-    let url = match &config.database_url {
-        Some(url) if !config.is_embedded() => url.trim().to_owned(),
-        _ => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            format!(
-                "sqlite://{}?mode=rwc",
-                config.data_dir.join("inventory.db").display()
-            )
-        }
-    };
+    let url = crate::database_url(config)?;
     let sqlite = url.starts_with("sqlite:");
-    if !sqlite && !url.starts_with("postgres") {
-        return Err(StartupError::Config(
-            "DATABASE_URL must be postgres://… or sqlite://…".into(),
-        ));
-    }
-    let limits = &config.limits;
-    let lock_timeout = limits.db_lock_timeout;
-    let lock_timeout_ms = lock_timeout.as_millis().max(1);
-    let statement_timeout = limits.db_statement_timeout.as_millis().max(1);
-    let mut opts = ConnectOptions::new(&url);
-    opts.max_connections(2)
-        .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging_level(log::LevelFilter::Debug)
-        // A server may be running on the same database: wait for its writes as it waits for ours.
-        .map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(lock_timeout)
-                .create_if_missing(true)
-        })
-        .map_sqlx_postgres_opts(move |o| {
-            o.options([
-                ("statement_timeout", statement_timeout.to_string()),
-                ("lock_timeout", lock_timeout_ms.to_string()),
-            ])
-        });
+    let mut opts = crate::connect_options(&url, &config.limits);
+    // A server may be running on the same database: wait for its writes as it waits for ours.
+    opts.max_connections(2).min_connections(0);
     let db = Database::connect(opts)
         .await
         .map_err(|e| StartupError::Database(migration::runner::describe(&e)))?;

@@ -92,6 +92,55 @@ fn token(config: &Config, org: &str, sub: &str, ttl_hours: u64) -> Result<(), St
     Ok(())
 }
 
+/// The database the configuration names: DATABASE_URL, or the embedded default's SQLite file
+/// under DATA_DIR (its folder created).
+pub(crate) fn database_url(config: &Config) -> Result<String, StartupError> {
+    let url = match &config.database_url {
+        Some(url) if !config.is_embedded() => url.trim().to_owned(),
+        _ => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                config.data_dir.join("inventory.db").display()
+            )
+        }
+    };
+    if !url.starts_with("sqlite:") && !url.starts_with("postgres") {
+        return Err(StartupError::Config(
+            "DATABASE_URL must be postgres://… or sqlite://…".into(),
+        ));
+    }
+    Ok(url)
+}
+
+/// How every connection of this binary is made: statement and lock timeouts set at connection
+/// start on PostgreSQL (no statement waits on a lock, or runs, without end), WAL and the same
+/// lock timeout as busy timeout on SQLite. Pool sizes are the caller's.
+pub(crate) fn connect_options(url: &str, limits: &config::Limits) -> ConnectOptions {
+    let lock_timeout = limits.db_lock_timeout;
+    let lock_timeout_ms = lock_timeout.as_millis().max(1);
+    let statement_timeout = limits.db_statement_timeout.as_millis().max(1);
+    let mut opts = ConnectOptions::new(url);
+    opts.acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        // sqlx pings every connection it hands out by default: a round trip per statement
+        // (4 of the 10 sends a `get` made). Only a connection idle long enough for the
+        // server or a proxy to have dropped it is checked.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        .map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(lock_timeout)
+                .create_if_missing(true)
+        })
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([
+                ("statement_timeout", statement_timeout.to_string()),
+                ("lock_timeout", lock_timeout_ms.to_string()),
+            ])
+        });
+    opts
+}
+
 /// A server ready to run.
 pub struct App {
     listener: TcpListener,
@@ -107,51 +156,15 @@ pub struct App {
 /// binds the listener.
 pub async fn build(config: Config) -> Result<App, StartupError> {
     let embedded = config.is_embedded();
-    let url = match &config.database_url {
-        Some(url) if !embedded => url.trim().to_owned(),
-        _ => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            format!(
-                "sqlite://{}?mode=rwc",
-                config.data_dir.join("inventory.db").display()
-            )
-        }
-    };
+    let url = database_url(&config)?;
     let sqlite = url.starts_with("sqlite:");
-    if !sqlite && !url.starts_with("postgres") {
-        return Err(StartupError::Config(
-            "DATABASE_URL must be postgres://… or sqlite://…".into(),
-        ));
-    }
     let keys = Keys::new(secret(&config)?.as_bytes());
-
     let limits = config.limits.clone();
-    let lock_timeout = limits.db_lock_timeout;
-    let lock_timeout_ms = lock_timeout.as_millis().max(1);
-    let statement_timeout = limits.db_statement_timeout.as_millis().max(1);
-    let mut opts = ConnectOptions::new(&url);
+    let mut opts = connect_options(&url, &limits);
     opts.max_connections(if sqlite { 4 } else { config.db_max_connections })
         .min_connections(if sqlite { 1 } else { 2 })
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging_level(log::LevelFilter::Debug)
-        // sqlx pings every connection it hands out by default: a round trip per statement
-        // (4 of the 10 sends a `get` made). Only a connection idle long enough for the
-        // server or a proxy to have dropped it is checked.
-        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
-        .connect_lazy(!sqlite)
-        .map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(lock_timeout)
-                .create_if_missing(true)
-        })
-        // Set at connection start: no statement waits on a lock, or runs, without end.
-        .map_sqlx_postgres_opts(move |o| {
-            o.options([
-                ("statement_timeout", statement_timeout.to_string()),
-                ("lock_timeout", lock_timeout_ms.to_string()),
-            ])
-        });
+        .connect_lazy(!sqlite);
     let mut db = Database::connect(opts)
         .await
         .map_err(|e| StartupError::Database(e.to_string()))?;
