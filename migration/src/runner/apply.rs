@@ -13,7 +13,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
 use tracing::{debug, info, warn};
 
 use super::blockers::blockers;
-use super::record::dropped_tables;
+use super::script::dropped_tables;
 use super::{MigrationLock, RunnerError, Target, Timeouts, describe, sqlstate};
 use crate::Migrator;
 

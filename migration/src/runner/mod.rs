@@ -6,7 +6,7 @@ mod apply;
 mod blockers;
 mod connect;
 mod lock;
-mod record;
+mod script;
 mod smoke;
 mod verify;
 
@@ -18,7 +18,7 @@ use sea_orm_migration::sea_orm::{DbErr, RuntimeErr};
 pub use apply::{down, lock, migration_names, release, resolve, statuses, up};
 pub use connect::{Target, connect};
 pub use lock::{ADVISORY_LOCK_KEY, MigrationLock};
-pub use record::{sql_down, sql_up};
+pub use script::{sql_down, sql_up};
 pub use smoke::smoke;
 pub use verify::{Drift, VerifyReport, verify};
 

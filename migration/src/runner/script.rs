@@ -1,5 +1,6 @@
-//! The SQL a migration would run, obtained by running the migration itself against a connection
-//! that records statements instead of executing them (sea-orm's mock database).
+//! The SQL scripts of `sql up` and `sql down`: the statements a migration would run, obtained by
+//! running the migration itself against a connection that records statements instead of
+//! executing them (sea-orm's mock database).
 
 use sea_orm_migration::sea_orm::{
     DbBackend, DbErr, MockDatabase, MockExecResult, Schema, TransactionTrait,
