@@ -2,6 +2,7 @@
 //! transfers worst first, and where its data goes per destination country. The rules are the
 //! service's (`service::transfers`); this module only shapes them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::connection::{CursorType, OpaqueCursor};
@@ -10,6 +11,7 @@ use service::transfers::queries::{
     self, CountrySummary, RiskRules, TransferCursor, TransferFilter,
 };
 use service::transfers::{self, Assessment};
+use tokio::sync::OnceCell;
 
 use super::guard::charge_list;
 use super::inputs::CrossBorderTransferFilter;
@@ -218,6 +220,14 @@ fn int(n: u64) -> i32 {
 pub struct CountryTransferSummary {
     summary: CountrySummary,
     country: Arc<entity::countries::Model>,
+    mechanisms: Arc<SummaryMechanisms>,
+}
+
+/// The mechanisms per country of one summary list, read with one statement when the first of
+/// its rows asks for them.
+struct SummaryMechanisms {
+    activity_id: Option<String>,
+    by_country: OnceCell<HashMap<String, Vec<String>>>,
 }
 
 /// Where the organization's data goes, for one destination country: its active processing
@@ -255,9 +265,31 @@ impl CountryTransferSummary {
     /// documentation of safeguards), by code.
     #[graphql(complexity = "20 * child_complexity + 1")]
     async fn mechanisms(&self, ctx: &Context<'_>) -> Result<Vec<TransferMechanism>> {
+        let by_country = self
+            .mechanisms
+            .by_country
+            .get_or_try_init(|| async {
+                let pairs = queries::mechanisms_per_country(
+                    db(ctx)?,
+                    tenant(ctx)?,
+                    self.mechanisms.activity_id.as_deref(),
+                )
+                .await
+                .gql()?;
+                let mut by_country: HashMap<String, Vec<String>> = HashMap::new();
+                for (country, mechanism) in pairs {
+                    by_country.entry(country).or_default().push(mechanism);
+                }
+                Ok::<_, async_graphql::Error>(by_country)
+            })
+            .await?;
+        let ids = by_country
+            .get(&self.summary.country_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let loaders = Loaders::of(ctx)?;
-        let mut list = Vec::with_capacity(self.summary.mechanism_ids.len());
-        for id in &self.summary.mechanism_ids {
+        let mut list = Vec::with_capacity(ids.len());
+        for id in ids {
             if let Some(m) = loaders.mechanism(id).await? {
                 list.push(m);
             }
@@ -272,13 +304,22 @@ impl CountryTransferSummary {
 async fn with_countries(
     loaders: &Loaders,
     summaries: Vec<CountrySummary>,
+    activity_id: Option<String>,
 ) -> Result<Vec<CountryTransferSummary>> {
+    let mechanisms = Arc::new(SummaryMechanisms {
+        activity_id,
+        by_country: OnceCell::new(),
+    });
     let mut out = Vec::with_capacity(summaries.len());
     for summary in summaries {
         let Some(country) = loaders.country(&summary.country_id).await? else {
             continue;
         };
-        out.push(CountryTransferSummary { summary, country });
+        out.push(CountryTransferSummary {
+            summary,
+            country,
+            mechanisms: mechanisms.clone(),
+        });
     }
     out.sort_by(|a, b| {
         b.summary
@@ -373,7 +414,7 @@ impl TransferQuery {
         let summaries = queries::summary(db(ctx)?, tenant(ctx)?, &rules, None)
             .await
             .gql()?;
-        let list = with_countries(loaders, summaries).await?;
+        let list = with_countries(loaders, summaries, None).await?;
         charge_list(ctx, list.len())?;
         Ok(list)
     }
@@ -392,7 +433,7 @@ impl TransferQuery {
         let summaries = queries::for_activity(db(ctx)?, tenant(ctx)?, &rules, &activity_id)
             .await
             .gql()?;
-        let list = with_countries(loaders, summaries).await?;
+        let list = with_countries(loaders, summaries, Some(activity_id.0)).await?;
         charge_list(ctx, list.len())?;
         Ok(list)
     }

@@ -872,6 +872,20 @@ async fn assessed_pages_cost_the_same_statements_for_10_and_100_locations() {
     assert_eq!(
         api.statements().await - before,
         2,
-        "the summary is two statements"
+        "the summary is one statement, its mechanisms one more"
+    );
+    let before = api.statements().await;
+    let answer = api
+        .gql(
+            &org.token,
+            "{ transferSummary { country { isoCode } worstRisk } }",
+            json!({}),
+        )
+        .await;
+    answer.data();
+    assert_eq!(
+        api.statements().await - before,
+        1,
+        "a summary without mechanisms"
     );
 }
