@@ -19,7 +19,7 @@ pub use apply::{down, lock, migration_names, release, resolve, statuses, up};
 pub use connect::{Target, connect};
 pub use lock::{ADVISORY_LOCK_KEY, MigrationLock};
 pub use script::{sql_down, sql_up};
-pub use smoke::smoke;
+pub use smoke::{SmokeReport, smoke};
 pub use verify::{Drift, VerifyReport, verify};
 
 /// How long and how often to wait, for every command that connects or migrates.
