@@ -65,6 +65,33 @@ pub async fn up(
     result
 }
 
+/// The pending migrations, in the order `up` applies them (all, or the first `num`).
+pub(super) async fn pending(
+    db: &impl ConnectionTrait,
+    num: Option<u32>,
+) -> Result<Vec<Box<dyn MigrationTrait>>, RunnerError> {
+    let applied = applied_names(db).await?;
+    Ok(Migrator::migrations()
+        .into_iter()
+        .filter(|m| !applied.contains(m.name()))
+        .take(num.map_or(usize::MAX, |n| n as usize))
+        .collect())
+}
+
+/// The last `num` applied migrations, newest first: what `down` rolls back.
+pub(super) async fn last_applied(
+    db: &impl ConnectionTrait,
+    num: u32,
+) -> Result<Vec<Box<dyn MigrationTrait>>, RunnerError> {
+    let applied = applied_names(db).await?;
+    Ok(Migrator::migrations()
+        .into_iter()
+        .filter(|m| applied.contains(m.name()))
+        .rev()
+        .take(num as usize)
+        .collect())
+}
+
 async fn pending_count(db: &impl ConnectionTrait) -> Result<usize, RunnerError> {
     let applied = applied_names(db).await?;
     Ok(migration_names()
@@ -80,13 +107,8 @@ async fn up_locked(
 ) -> Result<Vec<String>, RunnerError> {
     // Only now, under the lock, is the history what the next runner will see.
     Migrator::install(&target.db).await?;
-    let applied = applied_names(&target.db).await?;
-    let pending = Migrator::migrations()
-        .into_iter()
-        .filter(|m| !applied.contains(m.name()))
-        .take(num.map_or(usize::MAX, |n| n as usize));
     let mut done = Vec::new();
-    for migration in pending {
+    for migration in pending(&target.db, num).await? {
         run_one(target, migration.as_ref(), Direction::Up, t).await?;
         done.push(migration.name().to_owned());
     }
@@ -116,13 +138,7 @@ async fn down_locked(
     force: bool,
     t: Timeouts,
 ) -> Result<Vec<String>, RunnerError> {
-    let applied = applied_names(&target.db).await?;
-    let to_roll_back: Vec<Box<dyn MigrationTrait>> = Migrator::migrations()
-        .into_iter()
-        .filter(|m| applied.contains(m.name()))
-        .rev()
-        .take(num as usize)
-        .collect();
+    let to_roll_back = last_applied(&target.db, num).await?;
     if !force {
         let holding = rehearse_down(target, &to_roll_back, t).await?;
         if !holding.is_empty() {

@@ -6,10 +6,10 @@ use sea_orm_migration::sea_orm::{
     DbBackend, DbErr, MockDatabase, MockExecResult, Schema, TransactionTrait,
 };
 use sea_orm_migration::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager, seaql_migrations};
+use sea_orm_migration::{MigrationTrait, SchemaManager, seaql_migrations};
 
-use super::{RunnerError, Target, statuses};
-use crate::Migrator;
+use super::apply::{last_applied, pending};
+use super::{RunnerError, Target};
 
 /// More statements than any migration runs: the mock answers each with "done".
 const MAX_STATEMENTS: usize = 10_000;
@@ -85,13 +85,7 @@ pub(super) async fn dropped_tables(
 /// rows included, with no transaction statements: `psql -1 -f` of it migrates like `up`.
 pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerError> {
     let backend = target.backend();
-    let pending: Vec<String> = statuses(&target.db)
-        .await?
-        .into_iter()
-        .filter(|(_, applied)| !applied)
-        .map(|(name, _)| name)
-        .take(num.map_or(usize::MAX, |n| n as usize))
-        .collect();
+    let pending = pending(&target.db, num).await?;
     let mut script = String::new();
     if !pending.is_empty() {
         let mut install = Schema::new(backend).create_table_from_entity(seaql_migrations::Entity);
@@ -99,10 +93,7 @@ pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerE
         script.push_str("-- migration history\n");
         script.push_str(&format!("{};\n", backend.build(&install)));
     }
-    for migration in Migrator::migrations() {
-        if !pending.iter().any(|p| p == migration.name()) {
-            continue;
-        }
+    for migration in pending {
         script.push_str(&format!("\n-- {} (up)\n", migration.name()));
         if migration.use_transaction() == Some(false) && backend == DbBackend::Postgres {
             script.push_str(
@@ -132,20 +123,8 @@ pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerE
 /// The SQL script `down` would run for the last `num` applied migrations, history included.
 pub async fn sql_down(target: &Target, num: u32) -> Result<String, RunnerError> {
     let backend = target.backend();
-    let applied: Vec<String> = statuses(&target.db)
-        .await?
-        .into_iter()
-        .filter(|(_, applied)| *applied)
-        .map(|(name, _)| name)
-        .collect();
     let mut script = String::new();
-    for migration in Migrator::migrations().into_iter().rev() {
-        if !applied.iter().any(|a| a == migration.name()) {
-            continue;
-        }
-        if script.matches("(down)").count() == num as usize {
-            break;
-        }
+    for migration in last_applied(&target.db, num).await? {
         script.push_str(&format!("\n-- {} (down)\n", migration.name()));
         for sql in recorded(backend, migration.as_ref(), false).await? {
             script.push_str(&format!("{sql};\n"));
