@@ -148,6 +148,11 @@ pub struct Limits {
     )]
     pub persisted_queries_cache: usize,
 
+    /// Longest a client may leave its answer unread (no progress) before the connection is
+    /// closed: an unread answer stays in memory.
+    #[arg(long, env = "HTTP_WRITE_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]
+    pub http_write_timeout: Duration,
+
     /// Longest a request may take to send its body (beyond: HTTP 408).
     #[arg(long, env = "HTTP_BODY_TIMEOUT", default_value = "10s", value_parser = duration, global = true)]
     pub http_body_timeout: Duration,

@@ -232,6 +232,7 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     let connections = ConnectionLimits {
         max_connections: server::connection_cap(limits.max_connections),
         header_timeout: limits.http_header_timeout,
+        write_timeout: limits.http_write_timeout,
         shutdown_grace: Duration::from_secs(10),
     };
     let database = if embedded {

@@ -143,6 +143,7 @@ impl Extension for GuardExtension {
             guard.writes.store(writes, Ordering::Relaxed);
             let _ = guard.plans.set(Plans::of(&document));
         }
+        refuse_oversized(&document)?;
         refuse_nul(&document, variables)?;
         Ok(document)
     }
@@ -164,6 +165,83 @@ fn client_error(mut error: ServerError) -> ServerError {
     if extensions.get("code").is_none() {
         extensions.set("code", code::BAD_USER_INPUT);
     }
+    error
+}
+
+/// Most fields one document may write out (counted as written, fragments once). Validation
+/// compares fields pairwise, so its time grows with the square of this: 40,000 aliases of
+/// `__typename` took 15 s of CPU before anything was refused.
+pub const MAX_DOCUMENT_FIELDS: usize = 2000;
+/// Most `__schema`/`__type` fields in one document.
+const MAX_INTROSPECTION_ROOTS: usize = 5;
+
+/// Refuses, before validation, a document with too many fields, and introspection that fans
+/// out: the schema's own lists have no page size and are not charged to the response budget,
+/// so aliases inside introspection (20 aliases of `fields`, each with 20 of `name`, …) would
+/// multiply a 1 KB query into a 20 MB answer. Introspection tools never alias those fields.
+fn refuse_oversized(document: &ExecutableDocument) -> ServerResult<()> {
+    let mut sets: Vec<(&SelectionSet, bool)> = document
+        .operations
+        .iter()
+        .map(|(_, op)| (&op.node.selection_set.node, false))
+        .collect();
+    sets.extend(document.fragments.values().map(|f| {
+        let on = f.node.type_condition.node.on.node.as_str();
+        (&f.node.selection_set.node, on.starts_with("__"))
+    }));
+    let (mut fields, mut roots) = (0usize, 0usize);
+    while let Some((set, introspection)) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    fields += 1;
+                    if fields > MAX_DOCUMENT_FIELDS {
+                        return Err(limit_error(format!(
+                            "the query selects more than {MAX_DOCUMENT_FIELDS} fields"
+                        )));
+                    }
+                    let name = field.name.node.as_str();
+                    let root = matches!(name, "__schema" | "__type");
+                    if root {
+                        roots += 1;
+                        if roots > MAX_INTROSPECTION_ROOTS {
+                            return Err(limit_error(format!(
+                                "at most {MAX_INTROSPECTION_ROOTS} __schema or __type fields per query"
+                            )));
+                        }
+                    }
+                    if introspection && field.alias.is_some() {
+                        return Err(limit_error(
+                            "fields inside __schema and __type cannot be aliased".into(),
+                        ));
+                    }
+                    sets.push((&field.selection_set.node, introspection || root));
+                }
+                Selection::InlineFragment(fragment) => {
+                    let on_introspection = fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .is_some_and(|t| t.node.on.node.as_str().starts_with("__"));
+                    sets.push((
+                        &fragment.node.selection_set.node,
+                        introspection || on_introspection,
+                    ));
+                }
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn limit_error(message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code::BAD_USER_INPUT);
     error
 }
 
@@ -284,6 +362,28 @@ mod tests {
             Some("id")
         );
         assert_eq!(nul_path("id", &Value::String("x".into())), None);
+    }
+
+    #[test]
+    fn documents_with_too_many_fields_or_aliased_introspection_are_refused() {
+        let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
+        let many = format!(
+            "{{ {} }}",
+            (0..=MAX_DOCUMENT_FIELDS)
+                .map(|i| format!("a{i}: __typename"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(refuse_oversized(&parse(&many)).is_err());
+        let fan = "fragment T on __Type { f0: fields { name } f1: fields { name } } { __schema { types { ...T } } }";
+        assert!(refuse_oversized(&parse(fan)).is_err());
+        let inline = "{ __schema { types { ... on __Type { a: name } } } }";
+        assert!(refuse_oversized(&parse(inline)).is_err());
+        let roots = "{ a: __schema { queryType { name } } b: __schema { queryType { name } } c: __type(name: \"Query\") { name } d: __type(name: \"X\") { name } e: __type(name: \"Y\") { name } f: __type(name: \"Z\") { name } }";
+        assert!(refuse_oversized(&parse(roots)).is_err());
+        let plain =
+            "{ __schema { types { name fields { name } } } x: digitalAssets { totalCount } }";
+        assert!(refuse_oversized(&parse(plain)).is_ok());
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub struct Loaders {
     pub mechanisms: DataLoader<MechanismLoader>,
     pub users: DataLoader<UserLoader>,
     pub purposes: DataLoader<PurposeLoader>,
+    pub metadata: DataLoader<MetadataLoader>,
 }
 
 impl Loaders {
@@ -177,6 +178,7 @@ impl Loaders {
             mechanisms: d.loader(MechanismLoader(scoped())),
             users: d.loader(UserLoader(scoped())),
             purposes: d.loader(PurposeLoader(scoped())),
+            metadata: d.loader(MetadataLoader(scoped())),
         };
         (loaders, d)
     }
@@ -421,5 +423,60 @@ impl Loader<String> for PersonalDataLoader {
             .await
             .gql()?;
         Ok(rows.into_iter().collect())
+    }
+}
+
+/// What one `metadata` field costs of the response budget: a document may hold 64 KiB, so a
+/// request reads at most RESPONSE_BUDGET / 256 of them (195 with the default budget).
+pub const METADATA_COST: usize = 256;
+
+/// The `metadata` of one asset or location: charged to the budget first, then read by id with
+/// the other documents of its level (lists never carry them; see `service::metadata`).
+pub async fn metadata(
+    ctx: &Context<'_>,
+    owner: service::metadata::Owner,
+    id: &str,
+) -> async_graphql::Result<Option<async_graphql::Json<serde_json::Value>>> {
+    if let Some(guard) = ctx.data_opt::<Arc<RequestGuard>>() {
+        guard.charge(METADATA_COST)?;
+    }
+    let document = Loaders::of(ctx)?
+        .metadata
+        .load_one((owner, id.to_owned()))
+        .await?
+        .flatten();
+    Ok(document.map(async_graphql::Json))
+}
+
+/// Clients' JSON documents by owner and id.
+pub struct MetadataLoader(Scoped);
+
+impl Loader<(service::metadata::Owner, String)> for MetadataLoader {
+    type Value = Option<serde_json::Value>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[(service::metadata::Owner, String)],
+    ) -> Result<HashMap<(service::metadata::Owner, String), Self::Value>, Error> {
+        use service::metadata::Owner;
+        let mut out = HashMap::with_capacity(keys.len());
+        for owner in [Owner::Asset, Owner::Location] {
+            let ids: Vec<String> = keys
+                .iter()
+                .filter(|(o, _)| *o == owner)
+                .map(|(_, id)| id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            for (id, document) in service::metadata::of(&self.0.db, &self.0.tenant, owner, &ids)
+                .await
+                .gql()?
+            {
+                out.insert((owner, id), document);
+            }
+        }
+        Ok(out)
     }
 }

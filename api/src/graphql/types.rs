@@ -162,9 +162,9 @@ impl DigitalAsset {
     async fn discovered_via(&self) -> Option<&str> {
         self.0.discovered_via.as_deref()
     }
-    /// Free-form JSON object.
-    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.0.metadata.clone().map(Json)
+    /// Free-form JSON object (costs 256 of the response budget: it may hold 64 KiB).
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        super::loaders::metadata(ctx, service::metadata::Owner::Asset, &self.0.id).await
     }
     /// When the asset was recorded.
     async fn created_at(&self) -> DateTime<FixedOffset> {
@@ -333,9 +333,9 @@ impl AssetProcessingLocation {
             })?;
         Ok(TransferAssessment(loaders.assess(&self.0, personal).await?))
     }
-    /// Free-form JSON object.
-    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.0.metadata.clone().map(Json)
+    /// Free-form JSON object (costs 256 of the response budget: it may hold 64 KiB).
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        super::loaders::metadata(ctx, service::metadata::Owner::Location, &self.0.id).await
     }
     /// When the location was recorded.
     async fn created_at(&self) -> DateTime<FixedOffset> {

@@ -97,9 +97,9 @@ pub(crate) fn resolve(
 }
 
 fn refuse(code: &str, message: &str) -> Persisted {
-    let error = async_graphql::Error::new(message)
-        .extend_with(|_, e| e.set("code", code))
-        .into_server_error(async_graphql::Pos::default());
+    let error = super::graphql::request_error(
+        async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code)),
+    );
     Persisted::Refused(Done {
         response: Response::from_errors(vec![error]),
         spent: 0,

@@ -114,7 +114,7 @@ pub(crate) async fn get(req: &Request, Data(state): Data<&Arc<AppState>>) -> Res
         return not_acceptable();
     };
     let deadline = Instant::now() + state.limits.request_timeout;
-    let (tenant, _slot) = match admit_tenant(req, state, deadline).await {
+    let (tenant, slot) = match admit_tenant(req, state, deadline).await {
         Ok(t) => t,
         Err(resp) => return resp,
     };
@@ -146,7 +146,8 @@ pub(crate) async fn get(req: &Request, Data(state): Data<&Arc<AppState>>) -> Res
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    answer_one(state, &tenant, request, deadline, media).await
+    let answer = answer_one(state, &tenant, request, deadline, media).await;
+    hold_until_sent(answer, slot).await
 }
 
 /// Runs one operation with the whole response budget and writes its answer.
@@ -175,7 +176,7 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
         return not_acceptable();
     };
     let deadline = Instant::now() + state.limits.request_timeout;
-    let (tenant, _slot) = match admit_tenant(req, state, deadline).await {
+    let (tenant, slot) = match admit_tenant(req, state, deadline).await {
         Ok(t) => t,
         Err(resp) => return resp,
     };
@@ -192,7 +193,7 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
         }
     };
     drop(bytes);
-    match batch {
+    let answer = match batch {
         BatchRequest::Single(request) => match apq::resolve(&state.persisted, &tenant, request) {
             Persisted::Ready(r) => answer_one(state, &tenant, r, deadline, media).await,
             Persisted::Refused(resp) => resp.write(media),
@@ -208,20 +209,37 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
             // One after the other, each costed and coded as if sent alone, within the request's
             // deadline. The response budget is the batch's: the answers are held together until
             // the last one, so ten operations must not build ten budgets' worth of memory.
+            // Operations that ran keep their answers: one that stops at the deadline does not
+            // turn the whole batch into an error after earlier ones have committed.
             let mut answers = Vec::with_capacity(requests.len());
             let mut budget = state.limits.response_budget;
+            let mut stopped = false;
             for request in requests {
-                let answer = match apq::resolve(&state.persisted, &tenant, request) {
-                    Persisted::Ready(request) => {
-                        match run(state, &tenant, request, deadline, budget).await {
-                            Ok(done) => {
-                                budget = budget.saturating_sub(done.spent);
-                                done.response
+                let answer = if stopped {
+                    error_answer(
+                        code::TIMEOUT,
+                        "not run: the batch reached REQUEST_TIMEOUT before this operation",
+                    )
+                } else {
+                    match apq::resolve(&state.persisted, &tenant, request) {
+                        Persisted::Ready(request) => {
+                            match run(state, &tenant, request, deadline, budget).await {
+                                Ok(done) => {
+                                    budget = budget.saturating_sub(done.spent);
+                                    done.response
+                                }
+                                Err(_) => {
+                                    stopped = true;
+                                    error_answer(
+                                        code::TIMEOUT,
+                                        "stopped at REQUEST_TIMEOUT: a mutation stopped this way \
+                                         did not commit",
+                                    )
+                                }
                             }
-                            Err(resp) => return resp,
                         }
+                        Persisted::Refused(refused) => refused.response,
                     }
-                    Persisted::Refused(refused) => refused.response,
                 };
                 answers.push(answer);
             }
@@ -233,7 +251,45 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
             );
             resp
         }
+    };
+    hold_until_sent(answer, slot).await
+}
+
+/// Largest answer, serialized: the response budget counts values, and a value may be a long
+/// text; past this the answer is one RESPONSE_TOO_LARGE error.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// The pieces an answer is handed to the connection in.
+const CHUNK: usize = 64 * 1024;
+
+/// The answer, handed to the connection a piece at a time as the client reads, with the
+/// request's slot held until the last piece: a client that reads slowly (or not at all, until
+/// HTTP_WRITE_TIMEOUT) holds its organization's slot, not an unbounded number of answers.
+async fn hold_until_sent(mut resp: Response, slot: Slot) -> Response {
+    let Ok(mut bytes) = resp.take_body().into_bytes().await else {
+        return resp;
+    };
+    if bytes.len() > MAX_RESPONSE_BYTES {
+        let error = request_error(too_large());
+        let body = async_graphql::Response::from_errors(vec![error]);
+        bytes = serde_json::to_vec(&body).unwrap_or_default().into();
     }
+    let length = bytes.len();
+    let pieces = futures_util::stream::unfold(
+        (bytes, 0usize, Some(slot)),
+        |(bytes, at, slot)| async move {
+            if at >= bytes.len() {
+                drop(slot);
+                return None;
+            }
+            let end = (at + CHUNK).min(bytes.len());
+            let piece = bytes.slice(at..end);
+            Some((Ok::<_, std::io::Error>(piece), (bytes, end, slot)))
+        },
+    );
+    resp.set_body(Body::from_bytes_stream(pieces));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    resp
 }
 
 /// Authenticates, waits for a slot (bounded by the deadline), and checks that the token's
@@ -462,9 +518,7 @@ fn finish(
     operation_name: Option<&str>,
 ) -> async_graphql::Response {
     if guard.exceeded() {
-        response = async_graphql::Response::from_errors(vec![
-            too_large().into_server_error(async_graphql::Pos::default()),
-        ]);
+        response = async_graphql::Response::from_errors(vec![request_error(too_large())]);
     }
     for error in &mut response.errors {
         classify(error);
@@ -487,6 +541,9 @@ fn classify(error: &mut async_graphql::ServerError) {
         "Failed to parse",
         "Invalid value for argument",
         "Internal: Invalid",
+        "Unknown operation named",
+        "Operation name required",
+        "Subscription",
     ];
     if clients.iter().any(|p| error.message.starts_with(p)) {
         extensions.set("code", code::BAD_USER_INPUT);
@@ -495,6 +552,20 @@ fn classify(error: &mut async_graphql::ServerError) {
         extensions.set("code", code::INTERNAL_SERVER_ERROR);
         error.message = "internal server error".into();
     }
+}
+
+/// A request-level error (no location in the document: it concerns the whole operation).
+pub(crate) fn request_error(error: async_graphql::Error) -> async_graphql::ServerError {
+    let mut server = async_graphql::ServerError::new(error.message, None);
+    server.extensions = error.extensions;
+    server
+}
+
+/// A batch member's answer that holds only an error.
+fn error_answer(code: &str, message: &str) -> async_graphql::Response {
+    use async_graphql::ErrorExtensions;
+    let error = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code));
+    async_graphql::Response::from_errors(vec![request_error(error)])
 }
 
 fn bad_request(message: &str) -> Response {

@@ -153,7 +153,12 @@ pub async fn assets_for_activity(
     activity_id: &str,
 ) -> Result<Vec<digital_assets::Model>, ServiceError> {
     get(db, tenant, activity_id).await?;
-    Ok(scope::find::<digital_assets::Entity>(tenant)
+    let assets = crate::metadata::without(
+        scope::find::<digital_assets::Entity>(tenant),
+        digital_assets::Column::Metadata,
+        db.get_database_backend(),
+    );
+    Ok(assets
         .inner_join(links::Entity)
         .filter(links::Column::ActivityId.eq(activity_id))
         .order_by_asc(digital_assets::Column::Name)

@@ -96,7 +96,9 @@ fn check_texts(
     url: Option<&str>,
     discovered_via: Option<&str>,
     metadata: Option<&Json>,
+    last_scanned_at: Option<&DateTimeWithTimeZone>,
 ) -> Result<(), ServiceError> {
+    validate::timestamp("lastScannedAt", last_scanned_at)?;
     validate::optional_text("description", description, 2000)?;
     validate::url("url", url)?;
     validate::optional_text("discoveredVia", discovered_via, 100)?;
@@ -121,6 +123,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         input.url.as_deref(),
         input.discovered_via.as_deref(),
         input.metadata.as_ref(),
+        input.last_scanned_at.as_ref(),
     )?;
     let mut refs = References::default();
     if let Some(id) = &input.primary_hosting_country_id {
@@ -180,10 +183,15 @@ pub async fn get(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Option<Model>, ServiceError> {
-    Ok(scope::find::<Entity>(tenant)
+    Ok(lean(scope::find::<Entity>(tenant), db)
         .filter(Column::Id.eq(id))
         .one(db)
         .await?)
+}
+
+/// Assets as lists show them: without `metadata` (see [`crate::metadata`]).
+fn lean(select: Select<Entity>, db: &impl ConnectionTrait) -> Select<Entity> {
+    crate::metadata::without(select, Column::Metadata, db.get_database_backend())
 }
 
 /// The tenant's assets among `ids` (any order).
@@ -192,7 +200,7 @@ pub async fn by_ids(
     tenant: &Tenant,
     ids: &[String],
 ) -> Result<Vec<Model>, ServiceError> {
-    Ok(scope::find::<Entity>(tenant)
+    Ok(lean(scope::find::<Entity>(tenant), db)
         .filter(Column::Id.is_in(padded(ids)))
         .all(db)
         .await?)
@@ -208,7 +216,7 @@ pub(crate) async fn by_ids_locked(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(scope::find::<Entity>(tenant)
+    Ok(lean(scope::find::<Entity>(tenant), db)
         .filter(Column::Id.is_in(padded(ids)))
         .lock_shared()
         .all(db)
@@ -248,7 +256,7 @@ pub async fn list(
             format!("first must be 1 to {MAX_PAGE}"),
         ));
     }
-    let mut select = matching(tenant, filter);
+    let mut select = lean(matching(tenant, filter), db);
     if let Some(c) = after {
         // A row comparison, which the (organization_id, name, id) index answers directly.
         select = select.filter(
@@ -300,6 +308,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         patch.url.as_ref().and_then(Option::as_deref),
         patch.discovered_via.as_ref().and_then(Option::as_deref),
         patch.metadata.as_ref().and_then(Option::as_ref),
+        patch.last_scanned_at.as_ref().and_then(Option::as_ref),
     )?;
     let mut refs = References::default();
     let mut change = assets::ActiveModel {

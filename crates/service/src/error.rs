@@ -68,6 +68,9 @@ mod sqlstate {
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const UNTRANSLATABLE_CHARACTER: &str = "22P05";
     pub const CHECK_VIOLATION: &str = "23514";
+    /// A number or a date out of the column type's range.
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
 }
 
 /// The SQLSTATE of a database error, when the server sent one.
@@ -135,6 +138,13 @@ impl From<DbErr> for ServiceError {
                 ServiceError::BadInput {
                     field: None,
                     message: "text must not contain NUL bytes or characters the database cannot store".into(),
+                }
+            }
+            Some(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE | sqlstate::DATETIME_FIELD_OVERFLOW) => {
+                ServiceError::BadInput {
+                    field: None,
+                    message: "a number or a date is out of the range the database can store"
+                        .into(),
                 }
             }
             Some(sqlstate::CHECK_VIOLATION) => ServiceError::BadInput {

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod directory;
 mod error;
 pub mod locations;
+pub mod metadata;
 pub mod reference;
 pub mod reference_cache;
 pub mod scope;

@@ -233,6 +233,11 @@ async fn save(
     scope::update_by_id::<Entity, _>(db, tenant, id, change).await
 }
 
+/// Locations as lists show them: without `metadata` (see [`crate::metadata`]).
+fn lean(select: sea_orm::Select<Entity>, db: &impl ConnectionTrait) -> sea_orm::Select<Entity> {
+    crate::metadata::without(select, Column::Metadata, db.get_database_backend())
+}
+
 /// One of the tenant's locations.
 pub async fn get(
     db: &impl ConnectionTrait,
@@ -263,8 +268,8 @@ pub async fn for_assets(
     include_inactive: bool,
     limit: Option<u64>,
 ) -> Result<Vec<Model>, ServiceError> {
-    let mut select =
-        scope::find::<Entity>(tenant).filter(Column::DigitalAssetId.is_in(padded(asset_ids)));
+    let mut select = lean(scope::find::<Entity>(tenant), db)
+        .filter(Column::DigitalAssetId.is_in(padded(asset_ids)));
     if !include_inactive {
         select = select.filter(Column::IsActive.eq(true));
     }
@@ -284,7 +289,8 @@ pub async fn by_country(
     is_active: Option<bool>,
     limit: Option<u64>,
 ) -> Result<Vec<Model>, ServiceError> {
-    let mut select = scope::find::<Entity>(tenant).filter(Column::CountryId.eq(country_id));
+    let mut select =
+        lean(scope::find::<Entity>(tenant), db).filter(Column::CountryId.eq(country_id));
     if let Some(active) = is_active {
         select = select.filter(Column::IsActive.eq(active));
     }

@@ -115,6 +115,14 @@ pub fn metadata(field: &str, value: Option<&Json>) -> Result<(), ServiceError> {
             format!("{field} must not contain NUL bytes in keys or strings"),
         ));
     }
+    if holds_unportable_number(value) {
+        return Err(ServiceError::bad_input(
+            field,
+            format!(
+                "{field} may hold numbers up to ±{MAX_METADATA_NUMBER:e}: larger ones do not read back"
+            ),
+        ));
+    }
     let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
     if size > MAX_METADATA_BYTES {
         return Err(ServiceError::bad_input(
@@ -141,6 +149,47 @@ fn depth_exceeds(value: &Json, max: usize) -> bool {
         stack.extend(children.map(|c| (c, depth + 1)));
     }
     false
+}
+
+/// Largest magnitude of a fractional or exponent number in `metadata`. PostgreSQL keeps JSON
+/// numbers exact and writes them back in full; one near f64's limit (1.7976931348623157e308)
+/// then decodes as "number out of range", and every read of its row failed.
+pub const MAX_METADATA_NUMBER: f64 = 1e300;
+
+/// Whether a number anywhere in `value` may not read back.
+fn holds_unportable_number(value: &Json) -> bool {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Json::Number(n)
+                if !n.is_i64()
+                    && !n.is_u64()
+                    && n.as_f64()
+                        .is_none_or(|f| !f.is_finite() || f.abs() > MAX_METADATA_NUMBER) =>
+            {
+                return true;
+            }
+            Json::Object(map) => stack.extend(map.values()),
+            Json::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A timestamp both databases store: years 1 to 9999 (PostgreSQL refuses others).
+pub fn timestamp(
+    field: &str,
+    value: Option<&sea_orm::prelude::DateTimeWithTimeZone>,
+) -> Result<(), ServiceError> {
+    use chrono::Datelike;
+    match value {
+        Some(t) if !(1..=9999).contains(&t.year()) => Err(ServiceError::bad_input(
+            field,
+            format!("{field} must be a date between the years 1 and 9999"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a key or a string anywhere in `value` holds a NUL byte.
@@ -192,6 +241,13 @@ mod tests {
         assert!(metadata("metadata", Some(&big)).is_err());
         assert!(metadata("metadata", Some(&serde_json::json!({"a\u{0}": 1}))).is_err());
         assert!(metadata("metadata", Some(&serde_json::json!({"a": ["\u{0}"]}))).is_err());
+        let huge: Json = serde_json::from_str(r#"{"f": 1.7976931348623157e308}"#).unwrap();
+        assert!(metadata("metadata", Some(&huge)).is_err());
+        let fine: Json = serde_json::from_str(
+            r#"{"f": 1.5e10, "i": -9007199254740993, "u": 18446744073709551615}"#,
+        )
+        .unwrap();
+        assert!(metadata("metadata", Some(&fine)).is_ok());
     }
 
     fn nested(levels: usize) -> Json {

@@ -105,3 +105,79 @@ async fn a_flood_of_idle_connections_does_not_make_the_service_unreachable() {
     assert_eq!(answer.data()["digitalAssets"]["totalCount"], 0);
     drop(flood);
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_its_answer_is_cut_off() {
+    let Some(api) = Api::start_with(Backend::Sqlite, &[("HTTP_WRITE_TIMEOUT", "1s")]).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    // An answer of several megabytes: 40 aliases of 100 assets with 2,000-character texts.
+    let conn = api.db.connect().await;
+    let rows: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                "('asset-{i:03}', '{}', 'Asset {i:03}', 'API', '{}')",
+                org.id,
+                "d".repeat(2000)
+            )
+        })
+        .collect();
+    exec(
+        &conn,
+        &format!(
+            "INSERT INTO digital_assets (id, organization_id, name, type, description) VALUES {}",
+            rows.join(",")
+        ),
+    )
+    .await;
+    conn.close().await.ok();
+    let query = format!(
+        "{{ {} }}",
+        (0..40)
+            .map(|i| format!("a{i}: digitalAssets(first: 100) {{ nodes {{ description }} }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let body = serde_json::json!({ "query": query }).to_string();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(api.addr().parse().unwrap()).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                org.token,
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // Not reading: the answer (about 8 MB) cannot all be written.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut received)).await;
+    let text = String::from_utf8_lossy(&received);
+    let length: usize = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("headers were sent");
+    assert!(
+        received.len() < length,
+        "the whole answer ({length} bytes) was kept for a client that did not read"
+    );
+    // The service still answers others.
+    api.gql(
+        &org.token,
+        "{ dataProcessingActivities { id } }",
+        Value::Null,
+    )
+    .await
+    .data();
+}

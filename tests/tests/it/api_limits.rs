@@ -496,3 +496,103 @@ async fn locations_of_an_unknown_or_foreign_asset_are_not_found_like_its_activit
         }
     }
 }
+
+#[tokio::test]
+async fn large_documents_are_read_only_when_asked_and_counted_by_size() {
+    let Some(api) = Api::start(Backend::Postgres).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let asset = create_ok(&api, &org, json!({"name": "Big", "type": "DATABASE"})).await;
+    let conn = api.db.connect().await;
+    // 2,000 locations each carrying a 32 KB document: 64 MB in the database.
+    exec(
+        &conn,
+        &format!(
+            "INSERT INTO asset_processing_locations (id, organization_id, digital_asset_id, service, \
+             purpose_text, country_id, location_role, metadata) SELECT 'loc-' || g, '{}', '{asset}', \
+             's' || g, 'p', 'DE', 'HOSTING', jsonb_build_object('blob', repeat('x', 32000)) \
+             FROM generate_series(1, 2000) g",
+            org.id
+        ),
+    )
+    .await;
+    conn.close().await.ok();
+    let (idle, _) = api.memory_kib();
+    let ids = "query($id: ID!) { digitalAsset(id: $id) { processingLocations { id service } } }";
+    let answer = api.gql(&org.token, ids, json!({"id": asset})).await;
+    assert_eq!(
+        answer.data()["digitalAsset"]["processingLocations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2000
+    );
+    let with = "query($id: ID!) { digitalAsset(id: $id) { processingLocations { id metadata } } }";
+    let answer = api.gql(&org.token, with, json!({"id": asset})).await;
+    assert_eq!(answer.code(), "RESPONSE_TOO_LARGE", "{:#}", answer.body);
+    let (_, peak) = api.memory_kib();
+    assert!(peak < idle + 64 * 1024, "peak {peak} KiB, idle {idle} KiB");
+}
+
+#[tokio::test]
+async fn huge_documents_of_aliases_and_aliased_introspection_are_refused_before_validation() {
+    let Some(api) = Api::start(Backend::Sqlite).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let aliases = format!(
+        "{{ {} }}",
+        (0..3000)
+            .map(|i| format!("a{i}: __typename"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let answer = api.gql(&org.token, &aliases, Value::Null).await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT");
+    assert!(
+        answer.message().contains("2000 fields"),
+        "{}",
+        answer.message()
+    );
+    let fan = "fragment F on __Type { f0: fields { name } f1: fields { name } } { __schema { types { ...F } } }";
+    let answer = api.gql(&org.token, fan, Value::Null).await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT");
+    assert!(answer.message().contains("aliased"), "{}", answer.message());
+}
+
+#[tokio::test]
+async fn numbers_and_dates_that_cannot_be_read_back_are_refused() {
+    let Some(api) = Api::start(Backend::Postgres).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let answer = api
+        .gql(
+            &org.token,
+            "mutation { createDigitalAsset(input: {name: \"n\", type: OTHER, metadata: {f: 1.7976931348623157e308}}) { id } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+    assert_eq!(answer.body["errors"][0]["extensions"]["field"], "metadata");
+    let answer = api
+        .gql(
+            &org.token,
+            "mutation { createDigitalAsset(input: {name: \"n\", type: OTHER, lastScannedAt: \"-5000-01-01T00:00:00Z\"}) { id } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+    assert_eq!(count(&api, "digital_assets").await, 0);
+    let answer = api
+        .post_raw(
+            &[
+                ("authorization", &format!("Bearer {}", org.token)),
+                ("content-type", "application/json"),
+            ],
+            r#"{"query": "query A { __typename } query B { __typename }", "operationName": "C"}"#,
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+}

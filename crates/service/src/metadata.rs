@@ -1,0 +1,76 @@
+//! Clients' JSON documents (`metadata`, up to 64 KiB each) stay out of lists and batches: rows
+//! are read with `metadata` NULL, and the documents are read by id for the rows whose field a
+//! query asks for (each asked field is charged to the request's response budget first), so
+//! how many documents one request reads is bounded, however long the lists.
+
+use entity::{asset_processing_locations as locations, digital_assets as assets};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryFilter,
+    QuerySelect, Select,
+};
+use serde_json::Value as Json;
+
+use crate::batch::padded;
+use crate::{ServiceError, Tenant, scope};
+
+/// `select` with every column but `metadata`, which comes back NULL.
+pub(crate) fn without<E: EntityTrait>(
+    select: Select<E>,
+    metadata: E::Column,
+    backend: DbBackend,
+) -> Select<E> {
+    let columns = E::Column::iter().filter(|c| c.as_str() != metadata.as_str());
+    select
+        .select_only()
+        .columns(columns)
+        .expr_as(null_json(backend), metadata.as_str())
+}
+
+/// A NULL of the JSON column's type (PostgreSQL decodes by type, even a NULL).
+fn null_json(backend: DbBackend) -> SimpleExpr {
+    match backend {
+        DbBackend::Postgres => Expr::cust("CAST(NULL AS jsonb)"),
+        _ => Expr::cust("NULL"),
+    }
+}
+
+/// Whose `metadata` to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Asset,
+    Location,
+}
+
+/// The `metadata` of the tenant's assets (or locations) among `ids`, as (id, document).
+pub async fn of(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    owner: Owner,
+    ids: &[String],
+) -> Result<Vec<(String, Option<Json>)>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = match owner {
+        Owner::Asset => {
+            scope::find::<assets::Entity>(tenant)
+                .select_only()
+                .columns([assets::Column::Id, assets::Column::Metadata])
+                .filter(assets::Column::Id.is_in(padded(ids)))
+                .into_tuple::<(String, Option<Json>)>()
+                .all(db)
+                .await?
+        }
+        Owner::Location => {
+            scope::find::<locations::Entity>(tenant)
+                .select_only()
+                .columns([locations::Column::Id, locations::Column::Metadata])
+                .filter(locations::Column::Id.is_in(padded(ids)))
+                .into_tuple::<(String, Option<Json>)>()
+                .all(db)
+                .await?
+        }
+    };
+    Ok(rows)
+}
