@@ -17,17 +17,57 @@ pub mod m20261126_000000_transfer_reference_data;
 #[derive(Debug)]
 pub struct Migrator;
 
+/// Each migration, in order, with the tables its `down` drops, in the order `up` creates them
+/// (`down` drops them in reverse). `down` refuses to drop a table that holds rows: listing the
+/// tables here makes every new migration state them, and a test checks each list against the SQL
+/// the migration's `down` runs.
+fn migrations_and_their_tables() -> Vec<(Box<dyn MigrationTrait>, &'static [&'static str])> {
+    vec![
+        (
+            Box::new(m20251109_000001_create_reference_tables::Migration),
+            &m20251109_000001_create_reference_tables::TABLES,
+        ),
+        (
+            Box::new(m20251109_000002_seed_reference_data::Migration),
+            &[],
+        ),
+        (
+            Box::new(m20251205_152202_add_digital_asset_models::Migration),
+            &m20251205_152202_add_digital_asset_models::TABLES,
+        ),
+        (
+            Box::new(m20261124_100000_add_lookup_indexes::Migration),
+            &[],
+        ),
+        (
+            Box::new(m20261125_000000_require_location_purpose::Migration),
+            &[],
+        ),
+        (
+            Box::new(m20261126_000000_transfer_reference_data::Migration),
+            &[],
+        ),
+    ]
+}
+
+impl Migrator {
+    /// The tables the `down` of migration `name` drops, in the order its `up` creates them
+    /// (`down` drops them in reverse); empty when it drops none, or `name` is not a migration.
+    pub fn tables_dropped_by(name: &str) -> &'static [&'static str] {
+        migrations_and_their_tables()
+            .into_iter()
+            .find(|(migration, _)| migration.name() == name)
+            .map_or(&[], |(_, tables)| tables)
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20251109_000001_create_reference_tables::Migration),
-            Box::new(m20251109_000002_seed_reference_data::Migration),
-            Box::new(m20251205_152202_add_digital_asset_models::Migration),
-            Box::new(m20261124_100000_add_lookup_indexes::Migration),
-            Box::new(m20261125_000000_require_location_purpose::Migration),
-            Box::new(m20261126_000000_transfer_reference_data::Migration),
-        ]
+        migrations_and_their_tables()
+            .into_iter()
+            .map(|(migration, _)| migration)
+            .collect()
     }
 }
 

@@ -13,7 +13,6 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
 use tracing::{debug, info, warn};
 
 use super::blockers::blockers;
-use super::script::dropped_tables;
 use super::{MigrationLock, RunnerError, Target, Timeouts, describe, sqlstate};
 use crate::Migrator;
 
@@ -172,8 +171,8 @@ async fn rehearse_down(
     }
     let mut holding = Vec::new();
     for migration in migrations {
-        for table in dropped_tables(target.backend(), migration.as_ref()).await? {
-            let rows = row_count(&txn, &table).await?;
+        for table in Migrator::tables_dropped_by(migration.name()).iter().rev() {
+            let rows = row_count(&txn, table).await?;
             if rows > 0 {
                 holding.push(format!("{table}: {rows} rows"));
             }

@@ -60,27 +60,6 @@ fn is_transaction_control(sql: &str) -> bool {
         .any(|w| word.eq_ignore_ascii_case(w))
 }
 
-/// The tables a migration's `down` drops, read from the SQL it would run.
-pub(super) async fn dropped_tables(
-    backend: DbBackend,
-    migration: &dyn MigrationTrait,
-) -> Result<Vec<String>, DbErr> {
-    let mut tables = Vec::new();
-    for sql in recorded(backend, migration, false).await? {
-        let Some(rest) = sql.strip_prefix("DROP TABLE ") else {
-            continue;
-        };
-        let rest = rest.strip_prefix("IF EXISTS ").unwrap_or(rest);
-        let names = rest.split(" CASCADE").next().unwrap_or(rest);
-        tables.extend(
-            names
-                .split(',')
-                .map(|n| n.trim().trim_matches(|c| c == '"' || c == '`').to_owned()),
-        );
-    }
-    Ok(tables)
-}
-
 /// The SQL script `up` would run for the pending migrations (all, or the first `num`), history
 /// rows included, with no transaction statements: `psql -1 -f` of it migrates like `up`.
 pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerError> {
@@ -136,4 +115,57 @@ pub async fn sql_down(target: &Target, num: u32) -> Result<String, RunnerError> 
         script.push_str(&format!("{};\n", backend.build(&history)));
     }
     Ok(script)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm_migration::MigratorTrait;
+
+    use super::*;
+    use crate::Migrator;
+
+    /// The tables a migration's `down` drops, in order, read from the SQL it would run.
+    async fn dropped_in_sql(backend: DbBackend, migration: &dyn MigrationTrait) -> Vec<String> {
+        let mut tables = Vec::new();
+        let statements = recorded(backend, migration, false).await;
+        for sql in statements.unwrap_or_else(|e| panic!("{}: {e}", migration.name())) {
+            let Some(rest) = sql.strip_prefix("DROP TABLE ") else {
+                continue;
+            };
+            let rest = rest.strip_prefix("IF EXISTS ").unwrap_or(rest);
+            let names = rest.split(" CASCADE").next().unwrap_or(rest);
+            tables.extend(
+                names
+                    .split(',')
+                    .map(|n| n.trim().trim_matches(|c| c == '"' || c == '`').to_owned()),
+            );
+        }
+        tables
+    }
+
+    /// `down` counts the rows of the listed tables before dropping them: a table missing from a
+    /// migration's list would be dropped with its rows, unchecked.
+    #[tokio::test]
+    async fn each_migration_lists_exactly_the_tables_its_down_drops() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            for migration in Migrator::migrations() {
+                let listed: Vec<String> = Migrator::tables_dropped_by(migration.name())
+                    .iter()
+                    .rev()
+                    .map(ToString::to_string)
+                    .collect();
+                assert_eq!(
+                    dropped_in_sql(backend, migration.as_ref()).await,
+                    listed,
+                    "{} on {backend:?}",
+                    migration.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_migrations_drop_no_tables() {
+        assert!(Migrator::tables_dropped_by("m20990101_000000_unknown").is_empty());
+    }
 }
