@@ -124,7 +124,7 @@ pub(super) fn verify(report: VerifyReport) -> Answer {
     for d in &report.drift {
         text.push_str(&format!(
             "  {} {:?} {}",
-            d.problem.to_uppercase(),
+            d.problem.as_str().to_uppercase(),
             d.kind,
             d.object
         ));

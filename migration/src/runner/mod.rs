@@ -20,7 +20,7 @@ pub use connect::{Target, connect};
 pub use lock::{ADVISORY_LOCK_KEY, MigrationLock};
 pub use script::{sql_down, sql_up};
 pub use smoke::{SmokeReport, smoke};
-pub use verify::{Drift, VerifyReport, verify};
+pub use verify::{Drift, Kind, Problem, VerifyReport, verify};
 
 /// How long and how often to wait, for every command that connects or migrates.
 #[derive(Debug, Clone, Copy)]

@@ -60,13 +60,45 @@ impl Kind {
 /// A schema snapshot: (kind, name) → canonical definition.
 type Catalog = BTreeMap<(Kind, String), String>;
 
+/// How a live object differs from what the applied migrations define; serialized in lower case
+/// (`missing`, `unexpected`, `differs`, `invalid`), printed in upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Problem {
+    /// Defined by the migrations, absent from the live schema.
+    Missing,
+    /// In the live schema, defined by no applied migration.
+    Unexpected,
+    /// In both, with different definitions.
+    Differs,
+    /// A live index an interrupted `CREATE INDEX CONCURRENTLY` left unusable.
+    Invalid,
+}
+
+impl Problem {
+    /// The name as it appears in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Problem::Missing => "missing",
+            Problem::Unexpected => "unexpected",
+            Problem::Differs => "differs",
+            Problem::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One difference between the live schema and the applied migrations.
 #[derive(Debug, Clone, Serialize)]
 pub struct Drift {
     pub kind: Kind,
     pub object: String,
-    /// `missing`, `unexpected`, `differs` or `invalid`.
-    pub problem: &'static str,
+    pub problem: Problem,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,17 +155,19 @@ pub async fn verify(target: &Target) -> Result<VerifyReport, RunnerError> {
     let mut drift = Vec::new();
     for (key, want) in &expected {
         match live.get(key) {
-            None => drift.push(diff(key, "missing", Some(want), None)),
-            Some(have) if have != want => drift.push(diff(key, "differs", Some(want), Some(have))),
+            None => drift.push(diff(key, Problem::Missing, Some(want), None)),
+            Some(have) if have != want => {
+                drift.push(diff(key, Problem::Differs, Some(want), Some(have)))
+            }
             Some(_) => {}
         }
     }
     for (key, have) in &live {
         if key.0 == Kind::Index && have.ends_with(" INVALID") {
-            drift.push(diff(key, "invalid", None, Some(have)));
+            drift.push(diff(key, Problem::Invalid, None, Some(have)));
         }
         if !expected.contains_key(key) {
-            drift.push(diff(key, "unexpected", None, Some(have)));
+            drift.push(diff(key, Problem::Unexpected, None, Some(have)));
         }
     }
     let count = |c: &Catalog, kind| c.keys().filter(|(k, _)| *k == kind).count();
@@ -168,7 +202,7 @@ pub async fn verify(target: &Target) -> Result<VerifyReport, RunnerError> {
 
 fn diff(
     key: &(Kind, String),
-    problem: &'static str,
+    problem: Problem,
     want: Option<&String>,
     have: Option<&String>,
 ) -> Drift {
@@ -407,4 +441,24 @@ async fn query_triples(
         .into_iter()
         .map(|mut r| (r.remove(0), r.remove(0), r.remove(0)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn problems_serialize_as_the_names_the_report_has_always_used() {
+        for (problem, name) in [
+            (Problem::Missing, "missing"),
+            (Problem::Unexpected, "unexpected"),
+            (Problem::Differs, "differs"),
+            (Problem::Invalid, "invalid"),
+        ] {
+            assert_eq!(serde_json::to_value(problem).ok(), Some(json!(name)));
+            assert_eq!(problem.to_string(), name);
+        }
+    }
 }
