@@ -38,7 +38,11 @@ impl CorsOrigins {
     /// Parses `CORS_ALLOWED_ORIGINS` (comma-separated; empty: none).
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut origins = Vec::new();
-        for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        for origin in list
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/'))
+            .filter(|o| !o.is_empty())
+        {
             let (scheme, rest) = origin.split_once("://").ok_or_else(|| {
                 format!("`{origin}` is not an origin like https://app.example.com")
             })?;
@@ -47,7 +51,7 @@ impl CorsOrigins {
                     "`{origin}` is not an origin like https://app.example.com (scheme, host and port only)"
                 ));
             }
-            origins.push(origin.trim_end_matches('/').to_ascii_lowercase());
+            origins.push(origin.to_ascii_lowercase());
         }
         Ok(Self(origins))
     }
