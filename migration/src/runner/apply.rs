@@ -12,6 +12,7 @@ use sea_orm_migration::seaql_migrations;
 use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
 use tracing::{debug, info, warn};
 
+use super::backoff::Backoff;
 use super::blockers::blockers;
 use super::{MigrationLock, RunnerError, Target, Timeouts, describe, sqlstate};
 use crate::Migrator;
@@ -263,7 +264,7 @@ async fn run_one(
         _ => None,
     };
     let attempts = t.ddl_retries.saturating_add(1);
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     let mut attempt = 1;
     let result = loop {
         let result = match &session {
@@ -287,10 +288,9 @@ async fn run_one(
                 blockers,
             });
         }
-        warn!(migration = name, attempt, of = attempts, retry_in = ?delay,
+        warn!(migration = name, attempt, of = attempts, retry_in = ?backoff.delay(),
               "lock timeout ({:?}): {blockers}", t.ddl_lock);
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
+        backoff.sleep().await;
         attempt += 1;
     };
     if let Some(session) = session {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tracing::warn;
 
+use super::backoff::Backoff;
 use super::{RunnerError, describe};
 
 /// A connected database and the URL it came from (the lock needs a connection of its own).
@@ -29,7 +30,7 @@ pub async fn connect(url: &str, wait: Duration) -> Result<Target, RunnerError> {
         )));
     }
     let start = Instant::now();
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         // Each probe is bounded by what is left of the wait: sqlx's own connect retries until
         // its acquire timeout, which would overrun a short --wait-timeout.
@@ -49,15 +50,14 @@ pub async fn connect(url: &str, wait: Duration) -> Result<Target, RunnerError> {
             },
             Err(e) => e,
         };
-        if start.elapsed() + delay >= wait {
+        if start.elapsed() + backoff.delay() >= wait {
             return Err(RunnerError::Unreachable {
                 waited: wait,
                 last: describe(&err),
             });
         }
-        warn!(error = %describe(&err), retry_in = ?delay, "database not reachable yet");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        warn!(error = %describe(&err), retry_in = ?backoff.delay(), "database not reachable yet");
+        backoff.sleep().await;
     }
 }
 

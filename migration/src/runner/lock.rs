@@ -8,6 +8,7 @@ use sea_orm_migration::sea_orm::sqlx::{self, Connection, PgConnection};
 use tracing::{info, warn};
 
 use super::RunnerError;
+use super::backoff::Backoff;
 
 /// The lock's key: "dai-migr" in ASCII, so `pg_locks` shows what holds it.
 pub const ADVISORY_LOCK_KEY: i64 = 0x6461_692d_6d69_6772;
@@ -44,7 +45,10 @@ impl MigrationLock {
     {
         let mut conn = PgConnection::connect(url).await.map_err(db_err)?;
         let start = Instant::now();
-        let mut delay = Duration::from_millis(25);
+        // Spread the pollers so they do not wake in step.
+        let jitter = Duration::from_millis(u64::from(std::process::id() % 17));
+        let mut backoff =
+            Backoff::new(Duration::from_millis(25), Duration::from_millis(250)).with_jitter(jitter);
         let mut told = false;
         loop {
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -56,7 +60,7 @@ impl MigrationLock {
                 info!(waited = ?start.elapsed(), "migration lock taken");
                 return Ok(Some(Self { conn }));
             }
-            if start.elapsed() + delay > timeout {
+            if start.elapsed() + backoff.delay() > timeout {
                 let _ = conn.close().await;
                 return Err(RunnerError::LockTimeout(timeout));
             }
@@ -64,10 +68,7 @@ impl MigrationLock {
                 warn!("another migration runner holds the lock; waiting");
                 told = true;
             }
-            // Spread the pollers so they do not wake in step.
-            let jitter = Duration::from_millis(u64::from(std::process::id() % 17));
-            tokio::time::sleep(delay + jitter).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            backoff.sleep().await;
             if done().await? {
                 info!(waited = ?start.elapsed(), "another runner did the work");
                 let _ = conn.close().await;

@@ -3,6 +3,7 @@
 //! runbook's recovery and smoke steps.
 
 mod apply;
+mod backoff;
 mod blockers;
 mod connect;
 mod lock;
