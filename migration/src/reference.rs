@@ -3,6 +3,10 @@
 //! GDPR Chapter V transfer mechanisms.
 //!
 //! Seeded ids are the natural keys (`DE`, `SCC`), so clients and hand-written SQL can name them.
+//!
+//! Longer than most modules on purpose: it is data, each list beside the decision or article it
+//! comes from and the tests that check the lists against each other; split, a reviewer would
+//! have to hold several files side by side to check one country.
 
 /// ISO 3166-1: alpha-2, alpha-3 and English short name of every officially assigned code.
 pub const COUNTRIES_TSV: &str = include_str!("../data/iso3166-1.tsv");
@@ -19,9 +23,9 @@ pub const EEA_EFTA_MEMBERS: [&str; 3] = ["IS", "LI", "NO"];
 /// Countries covered by a European Commission adequacy decision under Art. 45 GDPR, Switzerland
 /// included, as migration 2 seeded them (kept unchanged: an applied migration's data never
 /// changes; later corrections are [`OUTERMOST_REGIONS_AND_ALAND`] and [`ADEQUATE_SINCE_SEED`],
-/// applied by migration `m20261126_000000_transfer_reference_data`). Canada's covers commercial organisations under PIPEDA and the United States' (EU-US
-/// Data Privacy Framework, 2023) only certified recipients: a transfer to anyone else there still
-/// needs an Art. 46 safeguard.
+/// applied by migration `m20261126_000000_transfer_reference_data`). Canada's covers commercial
+/// organisations under PIPEDA and the United States' (EU-US Data Privacy Framework, 2023) only
+/// certified recipients: a transfer to anyone else there still needs an Art. 46 safeguard.
 pub const ADEQUATE: [&str; 15] = [
     "AD", "AR", "CA", "CH", "FO", "GB", "GG", "IL", "IM", "JE", "JP", "KR", "NZ", "US", "UY",
 ];

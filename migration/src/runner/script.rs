@@ -8,7 +8,7 @@ use sea_orm_migration::sea_orm::{
 use sea_orm_migration::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm_migration::{MigrationTrait, SchemaManager, seaql_migrations};
 
-use super::apply::{last_applied, pending};
+use super::history::{last_applied, pending};
 use super::{RunnerError, Target};
 
 /// More statements than any migration runs: the mock answers each with "done".
