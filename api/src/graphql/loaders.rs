@@ -323,6 +323,13 @@ impl Loader<AssetLocationsKey> for LocationsLoader {
             if ids.is_empty() {
                 continue;
             }
+            let shown = shown_rows(&self.0.guard);
+            if ids
+                .iter()
+                .any(|id| oversized::known(&self.0.tenant, id, include_inactive, shown))
+            {
+                return Err(self.0.guard.overrun());
+            }
             let rows = locations::for_assets(
                 &self.0.db,
                 &self.0.tenant,
@@ -332,6 +339,9 @@ impl Loader<AssetLocationsKey> for LocationsLoader {
             )
             .await
             .gql()?;
+            if rows.len() > shown {
+                oversized::remember(&self.0.tenant, &ids, include_inactive, &rows);
+            }
             self.0.within_budget(rows.len())?;
             for row in rows {
                 let key = AssetLocationsKey {
@@ -478,5 +488,62 @@ impl Loader<(service::metadata::Owner, String)> for MetadataLoader {
             }
         }
         Ok(out)
+    }
+}
+
+/// Assets whose location lists were too long to show, remembered for a minute: a client that
+/// asks again (and again) for a list past its budget is refused without reading its rows once
+/// more. Reading up to the budget's worth of rows to find out costs a whole list's work; an
+/// abusive tenant repeating it held half the CPU.
+mod oversized {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    use entity::asset_processing_locations::Model;
+    use service::Tenant;
+
+    const TTL: Duration = Duration::from_secs(60);
+    const MAX_REMEMBERED: usize = 10_000;
+
+    type Key = (String, String, bool);
+
+    /// (organization, asset, inactive included) → at least this many rows, since when.
+    static LISTS: LazyLock<Mutex<HashMap<Key, (usize, Instant)>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+
+    /// Whether `asset`'s list is known to hold more rows than `shown`.
+    pub fn known(tenant: &Tenant, asset: &str, include_inactive: bool, shown: usize) -> bool {
+        let key = (
+            tenant.organization_id.clone(),
+            asset.to_owned(),
+            include_inactive,
+        );
+        LISTS.lock().is_ok_and(|lists| {
+            lists
+                .get(&key)
+                .is_some_and(|(rows, at)| at.elapsed() < TTL && *rows > shown)
+        })
+    }
+
+    /// Remembers the assets of an overrun: each that alone fetched more than half of `rows`.
+    pub fn remember(tenant: &Tenant, assets: &[String], include_inactive: bool, rows: &[Model]) {
+        let Ok(mut lists) = LISTS.lock() else {
+            return;
+        };
+        if lists.len() >= MAX_REMEMBERED {
+            lists.clear();
+        }
+        for asset in assets {
+            let fetched = rows.iter().filter(|r| r.digital_asset_id == *asset).count();
+            if fetched * 2 > rows.len() {
+                let key = (
+                    tenant.organization_id.clone(),
+                    asset.clone(),
+                    include_inactive,
+                );
+                lists.insert(key, (fetched, Instant::now()));
+            }
+        }
     }
 }
