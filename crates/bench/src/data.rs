@@ -57,6 +57,8 @@ pub enum Kind {
     Link = 6,
     Created = 7,
     Purpose = 8,
+    /// Rows `bench abuse` adds for its attacks, and removes again.
+    Abuse = 9,
 }
 
 /// The id of row `n` of `kind`: UUID-shaped like the service's own (`0000000k-0000-7000-8000-nnnn…`).

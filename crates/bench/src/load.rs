@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use clap::Args;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
@@ -19,6 +20,30 @@ use crate::BenchError;
 use crate::data::{self, Kind, Size};
 use crate::workload::{self, Op, Rng, Workload};
 
+/// How hard and how long a series of runs drives its target.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Shape {
+    /// Concurrent connections.
+    #[arg(short, long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds per run.
+    #[arg(short, long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds of the same load before each run, not counted.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Database connections (the API's DB_MAX_CONNECTIONS, and the raw pool).
+    #[arg(long, default_value_t = 16)]
+    pub pool: u32,
+}
+
+impl Shape {
+    /// `connections` clients for `secs` seconds.
+    pub fn plan(&self, secs: u64) -> Plan {
+        Plan::new(self.connections, Duration::from_secs(secs))
+    }
+}
+
 /// How long or how much to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -26,6 +51,20 @@ pub struct Plan {
     pub duration: Duration,
     /// Stop after this many requests in all (before the duration, if it comes first).
     pub requests: Option<u64>,
+    /// Only this organization's requests (by default, every organization's).
+    pub org: Option<u32>,
+}
+
+impl Plan {
+    /// `connections` clients for `duration`, over every organization.
+    pub fn new(connections: usize, duration: Duration) -> Self {
+        Self {
+            connections,
+            duration,
+            requests: None,
+            org: None,
+        }
+    }
 }
 
 /// What one run measured.
@@ -207,7 +246,7 @@ pub async fn api(
                 let mut rng = Rng::new(0x5EED + i as u64);
                 let mut tally = Tally::default();
                 while control.another() {
-                    let op = workload.next(&size, &mut rng, control.serial());
+                    let op = workload.next(&size, plan.org, &mut rng, control.serial());
                     let token = &target.tokens[op.org() as usize];
                     let t = Instant::now();
                     let result = api_call(&mut sender, token, &op, &size).await;
@@ -223,7 +262,11 @@ pub async fn api(
     gather(started, tasks).await
 }
 
-async fn connect(addr: std::net::SocketAddr) -> Result<SendRequest<Full<Bytes>>, BenchError> {
+/// The sending side of a kept-alive HTTP/1.1 connection to the API.
+pub type Sender = SendRequest<Full<Bytes>>;
+
+/// A kept-alive HTTP/1.1 connection to the API.
+pub async fn connect(addr: std::net::SocketAddr) -> Result<Sender, BenchError> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| BenchError::Load(format!("cannot connect to the API at {addr}: {e}")))?;
@@ -235,18 +278,21 @@ async fn connect(addr: std::net::SocketAddr) -> Result<SendRequest<Full<Bytes>>,
     Ok(sender)
 }
 
-async fn api_call(
-    sender: &mut SendRequest<Full<Bytes>>,
-    token: &str,
-    op: &Op,
-    size: &Size,
-) -> Result<(), String> {
-    let body = serde_json::to_vec(&op.graphql()).map_err(|e| e.to_string())?;
+/// The API's answer to one request, whatever its status.
+pub struct Answer {
+    pub status: hyper::StatusCode,
+    /// Whether it said when to retry (`Retry-After`).
+    pub retry_after: bool,
+    pub body: Bytes,
+}
+
+/// Sends `body` to `POST /graphql` with `token`; `Err` only when no answer came.
+pub async fn post(sender: &mut Sender, token: &str, body: Bytes) -> Result<Answer, String> {
     let request = Request::post("/graphql")
         .header("host", "bench")
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     sender.ready().await.map_err(|e| e.to_string())?;
     let response = sender
@@ -254,19 +300,30 @@ async fn api_call(
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status();
-    let bytes = response
+    let retry_after = response.headers().contains_key("retry-after");
+    let body = response
         .into_body()
         .collect()
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+async fn api_call(sender: &mut Sender, token: &str, op: &Op, size: &Size) -> Result<(), String> {
+    let body = serde_json::to_vec(&op.graphql()).map_err(|e| e.to_string())?;
+    let Answer { status, body, .. } = post(sender, token, Bytes::from(body)).await?;
     if !status.is_success() {
         return Err(format!(
             "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            String::from_utf8_lossy(&body[..body.len().min(200)])
         ));
     }
-    let mut answer: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let mut answer: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     if let Some(errors) = answer.get("errors") {
         return Err(format!("GraphQL errors: {errors}"));
     }
@@ -298,7 +355,7 @@ pub async fn raw(
                 let mut rng = Rng::new(0x5EED + i as u64);
                 let mut tally = Tally::default();
                 while control.another() {
-                    let op = workload.next(&size, &mut rng, control.serial());
+                    let op = workload.next(&size, plan.org, &mut rng, control.serial());
                     let t = Instant::now();
                     let result = raw_call(&db, sql, &op, &size).await;
                     tally.record(t, result);

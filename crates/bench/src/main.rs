@@ -6,7 +6,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use sea_orm::DbErr;
 
+mod abuse;
+mod attacks;
+mod compare;
 mod data;
+mod doc;
 mod load;
 mod migrate;
 mod paths;
@@ -17,7 +21,7 @@ mod tools;
 mod workload;
 
 use data::Size;
-use load::{ApiTarget, Plan};
+use load::{ApiTarget, Plan, Shape};
 use workload::Workload;
 
 /// Benchmarks of the digital-asset inventory (PostgreSQL only).
@@ -87,7 +91,12 @@ enum Command {
         #[command(flatten)]
         size: Size,
     },
-    /// Everything above, written to docs/BENCHMARKS.md.
+    /// One tenant's `mixed` alone, then while other tenants attack the API: exit 1 when its
+    /// p99 more than triples or it sees an error.
+    Abuse(abuse::AbuseArgs),
+    /// `list` and `get` on two builds of the API, alternating run by run.
+    Compare(compare::CompareArgs),
+    /// Everything above but `compare`, written to docs/BENCHMARKS.md.
     Report(report::ReportArgs),
 }
 
@@ -96,38 +105,36 @@ enum Command {
 struct LoadArgs {
     #[arg(short, long, value_enum, default_value = "list")]
     workload: Workload,
-    /// Concurrent connections.
-    #[arg(short, long, default_value_t = 32)]
-    connections: usize,
-    /// Seconds to run.
-    #[arg(short, long, default_value_t = 10)]
-    duration: u64,
-    /// Stop after this many requests instead.
+    #[command(flatten)]
+    shape: Shape,
+    /// Stop after this many requests instead of after the duration.
     #[arg(long)]
     requests: Option<u64>,
-    /// Seconds of the same load first, not counted.
-    #[arg(long, default_value_t = 3)]
-    warmup: u64,
-    /// Database connections (the API's DB_MAX_CONNECTIONS, and the raw pool).
-    #[arg(long, default_value_t = 16)]
-    pool: u32,
+    /// Only this organization's requests (0-based; by default every organization's).
+    #[arg(long)]
+    org: Option<u32>,
     #[command(flatten)]
     size: Size,
 }
 
 impl LoadArgs {
-    fn plans(&self) -> (Plan, Plan) {
+    fn plans(&self) -> Result<(Plan, Plan), BenchError> {
+        if let Some(org) = self.org.filter(|&o| o >= self.size.orgs) {
+            return Err(BenchError::Input(format!(
+                "--org {org}: the data set has organizations 0 to {}",
+                self.size.orgs.saturating_sub(1)
+            )));
+        }
         let plan = |secs| Plan {
-            connections: self.connections,
-            duration: Duration::from_secs(secs),
-            requests: None,
+            org: self.org,
+            ..self.shape.plan(secs)
         };
-        let mut run = plan(self.duration);
+        let mut run = plan(self.shape.duration);
         if self.requests.is_some() {
             run.requests = self.requests;
             run.duration = Duration::from_secs(24 * 3600);
         }
-        (plan(self.warmup), run)
+        Ok((plan(self.shape.warmup), run))
     }
 }
 
@@ -169,11 +176,11 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
             seed::seed(&db, &size).await
         }
         Command::Load { load, api, secret } => {
-            let (warmup, plan) = load.plans();
+            let (warmup, plan) = load.plans()?;
             let secret = secret.unwrap_or_else(|| "bench-secret-not-for-production".into());
             let server = match api {
                 Some(_) => None,
-                None => Some(tools::Server::start(&url, &secret, load.pool).await?),
+                None => Some(tools::Server::start(&url, &secret, load.shape.pool).await?),
             };
             let addr = api
                 .or(server.as_ref().map(|s| s.addr))
@@ -195,8 +202,8 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
             outcome.ok()
         }
         Command::Raw { load } => {
-            let (warmup, plan) = load.plans();
-            let db = tools::connect(&url, load.pool).await?;
+            let (warmup, plan) = load.plans()?;
+            let db = tools::connect(&url, load.shape.pool).await?;
             let pool = db.get_postgres_connection_pool();
             load::raw(pool, load.size, load.workload, warmup).await?;
             let outcome = load::raw(pool, load.size, load.workload, plan).await?;
@@ -236,6 +243,25 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
                 )));
             }
             Ok(())
+        }
+        Command::Abuse(args) => {
+            let outcome = abuse::abuse(&url, &args).await?;
+            for line in outcome.attack_lines().iter().chain(&outcome.probe_rows()) {
+                println!("{line}");
+            }
+            println!("{}", outcome.summary());
+            if let Some(out) = &args.out {
+                doc::write_section(out, &outcome.markdown(&report::redact(&url)))?;
+            }
+            outcome.verdict()
+        }
+        Command::Compare(args) => {
+            let section = compare::compare(&url, &args).await?;
+            println!("{section}");
+            match &args.out {
+                Some(out) => doc::write_section(out, &section),
+                None => Ok(()),
+            }
         }
         Command::Report(args) => report::report(&url, args).await,
     }

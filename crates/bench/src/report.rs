@@ -9,8 +9,11 @@ use clap::Args;
 use tracing::info;
 
 use crate::BenchError;
+use crate::abuse::{self, AbuseArgs, AbuseOutcome};
+use crate::compare;
 use crate::data::Size;
-use crate::load::{self, ApiTarget, Outcome, Plan};
+use crate::doc;
+use crate::load::{self, ApiTarget, Outcome, Plan, Shape};
 use crate::migrate::{self, MigrateOutcome};
 use crate::paths::{self, PathTiming};
 use crate::stats::Samples;
@@ -25,21 +28,15 @@ pub struct ReportArgs {
     /// Runs per workload and side (medians and spread are over these).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Seconds per run.
-    #[arg(short, long, default_value_t = 10)]
-    pub duration: u64,
-    /// Seconds of warm-up before each workload.
-    #[arg(long, default_value_t = 3)]
-    pub warmup: u64,
-    /// Concurrent connections.
-    #[arg(short, long, default_value_t = 32)]
-    pub connections: usize,
-    /// Database connections of the API and of the raw pool.
-    #[arg(long, default_value_t = 16)]
-    pub pool: u32,
+    #[command(flatten)]
+    pub shape: Shape,
     /// Seconds of soak (`mixed` at 64 connections); 0 skips it.
     #[arg(long, default_value_t = 60)]
     pub soak: u64,
+    /// Seconds of each run of the abuse test (see `bench abuse`; a failure is investigated
+    /// attack by attack); 0 skips it.
+    #[arg(long, default_value_t = 15)]
+    pub abuse: u64,
     /// Runs of the migration comparison.
     #[arg(long, default_value_t = 9)]
     pub migrate_runs: usize,
@@ -131,11 +128,7 @@ pub async fn soak(
 ) -> Result<Soak, BenchError> {
     let server = Server::start(url, SECRET, pool).await?;
     let target = ApiTarget::new(server.addr, SECRET, size)?;
-    let plan = |secs| Plan {
-        connections,
-        duration: Duration::from_secs(secs),
-        requests: None,
-    };
+    let plan = |secs| Plan::new(connections, Duration::from_secs(secs));
     let fresh_kib = server.memory().map_or(0, |m| m.rss_kib);
     load::api(&target, *size, Workload::Mixed, plan(SOAK_WARMUP)).await?;
     let pid = server.pid();
@@ -165,6 +158,7 @@ pub async fn soak(
 
 pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
     let started = Instant::now();
+    let load = tools::load_average();
     let size = args.size;
 
     info!(size = size.describe(), "seeding");
@@ -173,10 +167,11 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
     let db = tools::connect(url, 1).await?;
     let (_, seed_ms) = tools::timed(crate::seed::seed(&db, &size)).await?;
 
-    // The schema's limits before and after the index migration, on the same data.
-    let last = last_migration(url).await?;
-    tools::migration(url, &["down", "-n", "1"]).await?;
-    info!(without = last, "measuring paths");
+    // The schema's limits before and after the index migration, on the same data: it is rolled
+    // back with the migrations that came after it.
+    let (last, undone) = index_migration(url).await?;
+    tools::migration(url, &["down", "-n", &undone.to_string()]).await?;
+    info!(without = last, undone, "measuring paths");
     let before = paths::measure(&db, &size, 5, Duration::from_secs(90)).await?;
     let (_, index_ms) =
         tools::timed(async { tools::migration(url, &["up"]).await.map(drop) }).await?;
@@ -185,20 +180,16 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
     db.close().await?;
 
     // API against raw, alternating sides run by run.
-    let server = Server::start(url, SECRET, args.pool).await?;
+    let server = Server::start(url, SECRET, args.shape.pool).await?;
     let target = ApiTarget::new(server.addr, SECRET, &size)?;
-    let raw_db = tools::connect(url, args.pool).await?;
+    let raw_db = tools::connect(url, args.shape.pool).await?;
     let raw_pool = raw_db.get_postgres_connection_pool();
-    let plan = |secs| Plan {
-        connections: args.connections,
-        duration: Duration::from_secs(secs),
-        requests: None,
-    };
+    let plan = |secs| args.shape.plan(secs);
     let mut rows = Vec::new();
     for workload in Workload::ALL {
         info!(workload = workload.name(), "load");
-        load::api(&target, size, workload, plan(args.warmup)).await?;
-        load::raw(raw_pool, size, workload, plan(args.warmup)).await?;
+        load::api(&target, size, workload, plan(args.shape.warmup)).await?;
+        load::raw(raw_pool, size, workload, plan(args.shape.warmup)).await?;
         let mut row = Row {
             workload,
             api: Vec::new(),
@@ -210,16 +201,16 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
             let api_first = run % 2 == 0;
             if !api_first {
                 row.raw
-                    .push(load::raw(raw_pool, size, workload, plan(args.duration)).await?);
+                    .push(load::raw(raw_pool, size, workload, plan(args.shape.duration)).await?);
             }
             let before = load::statements_so_far(server.addr).await?;
-            let outcome = load::api(&target, size, workload, plan(args.duration)).await?;
+            let outcome = load::api(&target, size, workload, plan(args.shape.duration)).await?;
             statements += load::statements_so_far(server.addr).await? - before;
             info!(workload = workload.name(), api = outcome.line());
             row.api.push(outcome);
             if api_first {
                 row.raw
-                    .push(load::raw(raw_pool, size, workload, plan(args.duration)).await?);
+                    .push(load::raw(raw_pool, size, workload, plan(args.shape.duration)).await?);
             }
             info!(workload = workload.name(), raw = row.raw[run].line());
         }
@@ -233,7 +224,20 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
 
     let soak = if args.soak > 0 {
         info!(seconds = args.soak, "soak");
-        Some(soak(url, &size, args.soak, 64, args.pool).await?)
+        Some(soak(url, &size, args.soak, 64, args.shape.pool).await?)
+    } else {
+        None
+    };
+
+    let abuse = if args.abuse > 0 {
+        info!(seconds = args.abuse, "abuse");
+        let abuse_args = AbuseArgs {
+            duration: args.abuse,
+            pool: args.shape.pool,
+            investigate: true,
+            ..AbuseArgs::defaults(size)?
+        };
+        Some(abuse::abuse(url, &abuse_args).await?)
     } else {
         None
     };
@@ -246,35 +250,64 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
         url,
         seed_ms,
         last,
+        undone,
         index_ms,
         before,
         after,
         rows,
         memory,
         soak,
+        abuse: abuse.as_ref(),
         migrate,
         elapsed: started.elapsed(),
+        load,
     })
     .await;
+    // Sections this run did not measure (`compare`, a skipped abuse test) stay as they were.
+    let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
+    let kept: Vec<&str> = [compare::HEADING, abuse::HEADING]
+        .into_iter()
+        .filter(|heading| doc::section(&text, heading).is_none())
+        .filter_map(|heading| doc::section(&previous, heading))
+        .collect();
+    let text = kept
+        .into_iter()
+        .fold(text, |text, section| doc::replace(&text, section));
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| BenchError::Setup(e.to_string()))?;
     }
     std::fs::write(&args.out, &text).map_err(|e| BenchError::Setup(e.to_string()))?;
     println!("{text}");
+    if let Some(abuse) = &abuse {
+        for line in abuse.attack_lines().iter().chain(&abuse.probe_rows()) {
+            println!("{line}");
+        }
+        println!("{}", abuse.summary());
+        abuse.verdict()?;
+    }
     Ok(())
 }
 
-/// The name of the last migration (the one `down -n 1` rolls back).
-async fn last_migration(url: &str) -> Result<String, BenchError> {
+/// The migration that adds the lookup indexes.
+const INDEX_MIGRATION: &str = "m20261124_100000_add_lookup_indexes";
+
+/// The index migration's name and how many `down -n` rolls back to undo it (the last
+/// migration, and 1, should it be gone).
+async fn index_migration(url: &str) -> Result<(String, usize), BenchError> {
     let status = tools::migration(url, &["status", "--json"]).await?;
     let value: serde_json::Value = serde_json::from_str(&status)
         .map_err(|e| BenchError::Setup(format!("migration status --json: {e}")))?;
-    value["migrations"]
+    let names: Vec<&str> = value["migrations"]
         .as_array()
-        .and_then(|list| list.last())
-        .and_then(|m| m["name"].as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| BenchError::Setup(format!("unexpected status output: {status}")))
+        .map(|list| list.iter().filter_map(|m| m["name"].as_str()).collect())
+        .unwrap_or_default();
+    match names.iter().position(|n| *n == INDEX_MIGRATION) {
+        Some(at) => Ok((INDEX_MIGRATION.to_owned(), names.len() - at)),
+        None => names
+            .last()
+            .map(|n| ((*n).to_owned(), 1))
+            .ok_or_else(|| BenchError::Setup(format!("unexpected status output: {status}"))),
+    }
 }
 
 struct Rendered<'a> {
@@ -282,14 +315,19 @@ struct Rendered<'a> {
     url: &'a str,
     seed_ms: f64,
     last: String,
+    /// Migrations rolled back to undo `last` (it and those after it).
+    undone: usize,
     index_ms: f64,
     before: Vec<PathTiming>,
     after: Vec<PathTiming>,
     rows: Vec<Row>,
     memory: Option<Memory>,
     soak: Option<Soak>,
+    abuse: Option<&'a AbuseOutcome>,
     migrate: MigrateOutcome,
     elapsed: Duration,
+    /// The load average when the run started.
+    load: Option<f64>,
 }
 
 fn median_of(outcomes: &[Outcome], f: impl Fn(&Outcome) -> f64) -> Samples {
@@ -308,15 +346,22 @@ async fn render(r: &Rendered<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "```sh\ncargo build --release -p api -p migration -p bench && target/release/bench --database-url {} report --runs {} --duration {} --connections {} --pool {} --soak {}\n```\n",
+        "```sh\ncargo build --release -p api -p migration -p bench && target/release/bench --database-url {} report --runs {} --duration {} --connections {} --pool {} --soak {} --abuse {}\n```\n",
         redact(r.url),
         a.runs,
-        a.duration,
-        a.connections,
-        a.pool,
-        a.soak
+        a.shape.duration,
+        a.shape.connections,
+        a.shape.pool,
+        a.soak,
+        a.abuse
     );
-    let _ = writeln!(s, "## Machine\n\n{}\n", machine(r.url).await);
+    let _ = writeln!(
+        s,
+        "## Machine\n\n{} During this run: {} (more than the cores means other work shared \
+         them and lowered every req/s here, the API's most: it is the heaviest process).\n",
+        machine(r.url).await,
+        tools::load_note(r.load)
+    );
     let _ = writeln!(
         s,
         "## Data set\n\n{}: seeded in {:.1} s (`bench seed`, one `INSERT … SELECT generate_series` per table).\n",
@@ -332,7 +377,7 @@ async fn render(r: &Rendered<'_>) -> String {
          with `json_agg` (see crates/bench/src/workload.rs). {} runs of {} s per side after {} s of warm-up, \
          sides alternating; figures are medians with the range over runs. Every answer is checked \
          (an HTTP 200 carrying GraphQL errors counts as an error).\n",
-        a.connections, a.pool, a.runs, a.duration, a.warmup
+        a.shape.connections, a.shape.pool, a.runs, a.shape.duration, a.shape.warmup
     );
     let _ = writeln!(
         s,
@@ -393,6 +438,10 @@ async fn render(r: &Rendered<'_>) -> String {
         let _ = writeln!(s, "\nSoak (a fresh API): {}.", soak.line());
     }
 
+    if let Some(abuse) = r.abuse {
+        let _ = writeln!(s, "\n{}", abuse.markdown(&redact(r.url)).trim_end());
+    }
+
     let m = &r.migrate;
     let _ = writeln!(
         s,
@@ -412,9 +461,18 @@ async fn render(r: &Rendered<'_>) -> String {
     let _ = writeln!(
         s,
         "## The schema's own limits\n\nStatements whose cost the indexes decide, each in a transaction that is \
-         rolled back (median of up to 5 runs, range), before and after `{}`; building its indexes \
-         `CONCURRENTLY` on the populated tables (`migration up`) took {:.1} s.\n",
+         rolled back (median of up to 5 runs, range), before and after `{}`{}; building its indexes \
+         `CONCURRENTLY` on the populated tables (`migration up`{}) took {:.1} s.\n",
         r.last,
+        match r.undone {
+            0 | 1 => String::new(),
+            2 => " (rolled back with the migration after it)".into(),
+            n => format!(" (rolled back with the {} migrations after it)", n - 1),
+        },
+        match r.undone {
+            0 | 1 => String::new(),
+            n => format!(", all {n} migrations"),
+        },
         r.index_ms / 1000.0
     );
     let _ = writeln!(s, "| path | before ms | after ms |\n|---|---|---|");
@@ -432,7 +490,7 @@ async fn render(r: &Rendered<'_>) -> String {
 }
 
 /// The URL without a password.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("…"));

@@ -108,18 +108,33 @@ pub struct Server {
 }
 
 impl Server {
+    /// The release `api` next to this binary.
     pub async fn start(url: &str, secret: &str, pool: u32) -> Result<Self, BenchError> {
-        let mut child = Command::new(binary("api")?)
+        Self::start_binary(&binary("api")?, url, secret, pool).await
+    }
+
+    /// The API binary at `path` (another build, for comparisons).
+    pub async fn start_binary(
+        path: &std::path::Path,
+        url: &str,
+        secret: &str,
+        pool: u32,
+    ) -> Result<Self, BenchError> {
+        let mut child = Command::new(path)
             .env("DATABASE_URL", url)
             .env("AUTH_JWT_SECRET", secret)
             .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("DB_MAX_CONNECTIONS", pool.to_string())
-            .env("RUST_LOG", "warn")
+            // Slow-statement warnings are what some benchmarks provoke (rows held locked on
+            // purpose); the latencies are measured here anyway.
+            .env("RUST_LOG", "warn,sqlx::query=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| BenchError::Setup(format!("cannot start the API: {e}")))?;
+            .map_err(|e| {
+                BenchError::Setup(format!("cannot start the API {}: {e}", path.display()))
+            })?;
         let stdout = child
             .stdout
             .take()
@@ -185,6 +200,39 @@ impl Memory {
     pub fn mib(kib: u64) -> f64 {
         kib as f64 / 1024.0
     }
+}
+
+/// CPU time a process has used so far (all its threads, user and system), in seconds, from
+/// /proc (Linux, at the usual 100 clock ticks a second).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses; utime and stime
+    // are the 14th and 15th fields of the line.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_ascii_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// The machine's load average over the last minute (Linux): how much else wanted the cores.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// "load average X at the start, Y at the end", for a report.
+pub fn load_note(start: Option<f64>) -> String {
+    let show = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.1}"));
+    format!(
+        "load average (1 min) {} at the start, {} at the end",
+        show(start),
+        show(load_average())
+    )
 }
 
 /// Times `f`, in milliseconds.

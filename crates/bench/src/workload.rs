@@ -40,9 +40,10 @@ impl Workload {
         }
     }
 
-    /// The next operation, drawn with `rng`; `serial` numbers creates uniquely.
-    pub fn next(self, size: &Size, rng: &mut Rng, serial: u64) -> Op {
-        let org = rng.below(size.orgs);
+    /// The next operation, drawn with `rng` (for organization `org`, or any); `serial` numbers
+    /// creates uniquely.
+    pub fn next(self, size: &Size, org: Option<u32>, rng: &mut Rng, serial: u64) -> Op {
+        let org = org.unwrap_or_else(|| rng.below(size.orgs));
         let kind = match self {
             Self::Mixed => match rng.below(10) {
                 0..=2 => Self::List,

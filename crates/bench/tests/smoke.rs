@@ -1,5 +1,5 @@
 //! The `bench` binary end to end on a tiny data set, so that it keeps working: seed, load and
-//! raw with every answer checked, and the schema paths. Needs PostgreSQL (skipped without one,
+//! raw with every answer checked, the schema paths, and a short abuse run. Needs PostgreSQL (skipped without one,
 //! except in CI) and the `api` and `migration` binaries that `cargo test --workspace` builds.
 // Fixtures and assertions fail by panicking: that is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -37,7 +37,8 @@ fn text(out: &Output) -> String {
     )
 }
 
-const SIZE: [&str; 6] = ["--orgs", "2", "--assets", "60", "--activities", "20"];
+// Three organizations: `abuse` needs one well-behaved tenant and two attacking ones.
+const SIZE: [&str; 6] = ["--orgs", "3", "--assets", "60", "--activities", "20"];
 
 #[test]
 fn seed_load_raw_and_paths_work_on_a_tiny_data_set() {
@@ -92,6 +93,39 @@ fn seed_load_raw_and_paths_work_on_a_tiny_data_set() {
             "{}",
             text(&out)
         );
+        // Seconds only, and few attackers: whether the tenant's p99 holds is for the real run
+        // to say; here every attack must run and be answered as expected.
+        let mut args = vec![
+            "abuse",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--cost-clients",
+            "1",
+            "--added-locations",
+            "12000",
+            "--blocked",
+            "2",
+            "--big-bodies",
+            "1",
+            "--idle",
+            "20",
+            "--slowloris",
+            "1",
+        ];
+        args.extend(SIZE);
+        let out = bench(&url, &args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("abuse: organization 0"), "{}", text(&out));
+        let attacks: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("attack "))
+            .collect();
+        assert_eq!(attacks.len(), 6, "{}", text(&out));
+        for line in attacks {
+            assert!(line.contains("unexpected 0"), "{line}\n{}", text(&out));
+        }
     });
     let name = url::Url::parse(&url)
         .map(|u| u.path().trim_start_matches('/').to_owned())

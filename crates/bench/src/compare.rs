@@ -1,0 +1,213 @@
+//! `bench compare`: `list` and `get` throughput of two builds of the API in one sitting, the
+//! builds alternating run by run (before, after, before, after, …) so that whatever the shared
+//! machine does meanwhile falls on both.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use tracing::info;
+
+use crate::BenchError;
+use crate::data::Size;
+use crate::load::{self, ApiTarget, Outcome, Shape};
+use crate::stats::Samples;
+use crate::tools::{self, Memory, Server};
+use crate::workload::Workload;
+
+const SECRET: &str = "bench-secret-not-for-production";
+
+/// The section heading in docs/BENCHMARKS.md.
+pub const HEADING: &str = "## Hardening: list and get before and after";
+
+/// What `compare` runs.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier build's `api` binary.
+    #[arg(long)]
+    pub before: PathBuf,
+    /// What the earlier build is (a commit), for the report.
+    #[arg(long, default_value = "before")]
+    pub before_name: String,
+    /// The later build's `api` binary (default: the release `api` next to `bench`).
+    #[arg(long)]
+    pub after: Option<PathBuf>,
+    /// What the later build is.
+    #[arg(long, default_value = "after")]
+    pub after_name: String,
+    /// Rounds; each runs every workload once on each build.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    #[command(flatten)]
+    pub shape: Shape,
+    /// Also write the section into this file, replacing its previous version.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub size: Size,
+}
+
+/// One workload on both builds.
+struct Row {
+    workload: Workload,
+    before: Vec<Outcome>,
+    after: Vec<Outcome>,
+    /// The API's CPU time per request of each run, in milliseconds: unlike throughput, hardly
+    /// moved by whatever else the machine runs.
+    cpu_before: Vec<f64>,
+    cpu_after: Vec<f64>,
+}
+
+/// Runs the comparison on the seeded database at `url`; the report's section.
+pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError> {
+    let after_path = match &args.after {
+        Some(path) => path.clone(),
+        None => tools::binary("api")?,
+    };
+    let load = tools::load_average();
+    let before = Server::start_binary(&args.before, url, SECRET, args.shape.pool).await?;
+    let after = Server::start_binary(&after_path, url, SECRET, args.shape.pool).await?;
+    let sides = [
+        (
+            ApiTarget::new(before.addr, SECRET, &args.size)?,
+            before.pid(),
+        ),
+        (ApiTarget::new(after.addr, SECRET, &args.size)?, after.pid()),
+    ];
+    let plan = |secs| args.shape.plan(secs);
+    let mut rows = Vec::new();
+    for workload in [Workload::List, Workload::Get] {
+        let mut row = Row {
+            workload,
+            before: Vec::new(),
+            after: Vec::new(),
+            cpu_before: Vec::new(),
+            cpu_after: Vec::new(),
+        };
+        for round in 0..args.rounds.max(1) {
+            for (side, (target, pid)) in sides.iter().enumerate() {
+                load::api(target, args.size, workload, plan(args.shape.warmup)).await?;
+                let cpu = || pid.and_then(tools::cpu_seconds).unwrap_or(f64::NAN);
+                let cpu_start = cpu();
+                let outcome =
+                    load::api(target, args.size, workload, plan(args.shape.duration)).await?;
+                let cpu_ms = (cpu() - cpu_start) * 1000.0 / outcome.requests.max(1) as f64;
+                outcome.ok()?;
+                info!(
+                    workload = workload.name(),
+                    round,
+                    build = [&args.before_name, &args.after_name][side],
+                    cpu_ms,
+                    outcome = outcome.line()
+                );
+                [&mut row.before, &mut row.after][side].push(outcome);
+                [&mut row.cpu_before, &mut row.cpu_after][side].push(cpu_ms);
+            }
+        }
+        rows.push(row);
+    }
+    let memory = [before.memory(), after.memory()];
+    before.stop().await?;
+    after.stop().await?;
+    let load = tools::load_note(load);
+    Ok(render(
+        args,
+        &crate::report::redact(url),
+        &rows,
+        memory,
+        &load,
+    ))
+}
+
+fn render(
+    args: &CompareArgs,
+    url: &str,
+    rows: &[Row],
+    memory: [Option<Memory>; 2],
+    load: &str,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{HEADING}\n");
+    let _ = writeln!(
+        s,
+        "Measured on {}: `{}` (before) and `{}` (after), both started by `bench compare` on the same seeded \
+         database with `DB_MAX_CONNECTIONS={}` and every other setting at its default; {} connections, \
+         {} rounds, each running every workload for {} s after {} s of warm-up on before, then on after. \
+         Figures: median (range) over the rounds; every answer checked, no errors. The API's CPU time \
+         per request (user + system, from /proc) is hardly moved by whatever else the machine runs, \
+         unlike req/s.\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        args.before_name,
+        args.after_name,
+        args.shape.pool,
+        args.shape.connections,
+        args.rounds.max(1),
+        args.shape.duration,
+        args.shape.warmup,
+    );
+    let _ = writeln!(
+        s,
+        "| workload | before req/s | after req/s | after/before | API CPU ms per request before | after | after/before | before p50 / p99 ms | after p50 / p99 ms | req/s of the runs before | after |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for row in rows {
+        let rps = |o: &[Outcome]| Samples::new(o.iter().map(Outcome::rps).collect());
+        let latency = |o: &[Outcome]| {
+            let p = |q| Samples::new(o.iter().map(|x| x.percentile(q)).collect()).median();
+            format!("{:.1} / {:.1}", p(50.0), p(99.0))
+        };
+        let (b, a) = (rps(&row.before), rps(&row.after));
+        let (cb, ca) = (
+            Samples::new(row.cpu_before.clone()),
+            Samples::new(row.cpu_after.clone()),
+        );
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {} | {} | {} |",
+            row.workload.name(),
+            b.spread(0),
+            a.spread(0),
+            a.median() / b.median(),
+            cb.spread(2),
+            ca.spread(2),
+            ca.median() / cb.median(),
+            latency(&row.before),
+            latency(&row.after),
+            run_order(&row.before),
+            run_order(&row.after),
+        );
+    }
+    let peak =
+        |m: Option<Memory>| m.map_or("?".into(), |m| format!("{:.1}", Memory::mib(m.peak_kib)));
+    let _ = writeln!(
+        s,
+        "\nAPI peak RSS over these runs: {} MiB before, {} MiB after. Machine: {load}.\n",
+        peak(memory[0]),
+        peak(memory[1])
+    );
+    let _ = writeln!(
+        s,
+        "Reproduce (the before binary built in a separate worktree and target directory):\n\n```sh\n\
+         git worktree add /tmp/before {name}\n\
+         (cd /tmp/before && CARGO_TARGET_DIR=$PWD/../before-target cargo build --release -p api)\n\
+         target/release/bench --database-url {url} compare --before /tmp/before-target/release/api --before-name {name} --after-name {after} --rounds {} --duration {} --warmup {} --connections {} --pool {} --orgs {} --assets {}\n```",
+        args.rounds.max(1),
+        args.shape.duration,
+        args.shape.warmup,
+        args.shape.connections,
+        args.shape.pool,
+        args.size.orgs,
+        args.size.assets,
+        name = args.before_name,
+        after = args.after_name,
+    );
+    s
+}
+
+/// The runs' req/s in the order they ran.
+fn run_order(outcomes: &[Outcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| format!("{:.0}", o.rps()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
