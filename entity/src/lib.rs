@@ -3,6 +3,7 @@
 pub mod prelude;
 
 pub mod asset_processing_locations;
+pub mod change_log;
 pub mod countries;
 pub mod data_processing_activities;
 pub mod data_processing_activity_digital_assets;

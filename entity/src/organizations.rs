@@ -24,6 +24,8 @@ pub struct Model {
 pub enum Relation {
     #[sea_orm(has_many = "super::asset_processing_locations::Entity")]
     AssetProcessingLocations,
+    #[sea_orm(has_many = "super::change_log::Entity")]
+    ChangeLog,
     #[sea_orm(
         belongs_to = "super::countries::Entity",
         from = "Column::HeadquartersCountryId",
@@ -45,6 +47,12 @@ pub enum Relation {
 impl Related<super::asset_processing_locations::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::AssetProcessingLocations.def()
+    }
+}
+
+impl Related<super::change_log::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ChangeLog.def()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod m20251205_152202_add_digital_asset_models;
 pub mod m20261124_100000_add_lookup_indexes;
 pub mod m20261125_000000_require_location_purpose;
 pub mod m20261126_000000_transfer_reference_data;
+pub mod m20261127_000000_create_change_log;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -46,6 +47,10 @@ fn migrations_and_their_tables() -> Vec<(Box<dyn MigrationTrait>, &'static [&'st
         (
             Box::new(m20261126_000000_transfer_reference_data::Migration),
             &[],
+        ),
+        (
+            Box::new(m20261127_000000_create_change_log::Migration),
+            &m20261127_000000_create_change_log::TABLES,
         ),
     ]
 }

@@ -28,8 +28,9 @@ async fn down_of_the_asset_migration_keeps_the_reference_tables(backend: Backend
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    // The Chapter V reference data, the purpose rule, the lookup indexes, then the asset tables.
-    migration(&db.url, &["down", "-n", "4"]).await.success();
+    // The change log, the Chapter V reference data, the purpose rule, the lookup indexes, then
+    // the asset tables.
+    migration(&db.url, &["down", "-n", "5"]).await.success();
     assert_eq!(
         user_tables(&conn, backend).await,
         [
@@ -58,12 +59,12 @@ async fn up_down_up_round_trips(backend: Backend) {
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "4"]).await.success();
+    migration(&db.url, &["down", "-n", "5"]).await.success();
     migration(&db.url, &["up"]).await.success();
     if backend == Backend::Postgres {
         assert_eq!(runbook_counts(&conn).await, expected_counts());
     }
-    assert_eq!(user_tables(&conn, backend).await.len(), 9);
+    assert_eq!(user_tables(&conn, backend).await.len(), 10);
     organization_with_an_asset(&conn).await;
 }
 
@@ -89,9 +90,9 @@ async fn down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them(back
     };
     assert_eq!(lookup_indexes(&conn, backend).await.len(), 5);
     organization_with_an_asset(&conn).await;
-    // Dropping indexes (and the purpose rule and reference columns applied after them) loses no
-    // rows: no --force.
-    migration(&db.url, &["down", "-n", "3"]).await.success();
+    // Dropping indexes (and the purpose rule, reference columns and change log applied after
+    // them) loses no rows: no --force.
+    migration(&db.url, &["down", "-n", "4"]).await.success();
     assert!(lookup_indexes(&conn, backend).await.is_empty());
     assert_eq!(user_tables(&conn, backend).await.len(), 9);
     migration(&db.url, &["verify"]).await.success();
@@ -109,7 +110,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "6"]).await.success();
+    migration(&db.url, &["down", "-n", "7"]).await.success();
     assert!(user_tables(&conn, backend).await.is_empty());
     migration(&db.url, &["up"]).await.success();
     exec(
@@ -118,7 +119,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     )
     .await;
     // Seeded reference rows go with their migration; an organization is data.
-    let run = migration(&db.url, &["down", "-n", "6"]).await;
+    let run = migration(&db.url, &["down", "-n", "7"]).await;
     assert_eq!(run.code, Some(7), "{run:?}");
     assert!(
         run.stderr.contains("organizations: 1 rows"),
@@ -128,10 +129,10 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     assert!(!run.stderr.contains("countries"), "{}", run.stderr);
     assert_eq!(
         user_tables(&conn, backend).await.len(),
-        9,
+        10,
         "a refused rollback changes nothing"
     );
-    migration(&db.url, &["down", "-n", "6", "--force"])
+    migration(&db.url, &["down", "-n", "7", "--force"])
         .await
         .success();
     assert!(user_tables(&conn, backend).await.is_empty());
@@ -149,7 +150,7 @@ async fn down_of_the_seed_removes_exactly_the_seeded_rows(backend: Backend) {
         "INSERT INTO countries (id, name, iso_code, gdpr_status) VALUES ('test-zz', 'Testland', 'ZZ', '[\"Third Country\"]')",
     )
     .await;
-    migration(&db.url, &["down", "-n", "5"]).await.success();
+    migration(&db.url, &["down", "-n", "6"]).await.success();
     assert_eq!(
         strings(&conn, "SELECT id FROM countries").await,
         ["test-zz"]

@@ -13,6 +13,7 @@ use crate::support::*;
 const M3: &str = "m20251205_152202_add_digital_asset_models";
 const M5: &str = "m20261125_000000_require_location_purpose";
 const M6: &str = "m20261126_000000_transfer_reference_data";
+const M7: &str = "m20261127_000000_create_change_log";
 const RULE: &str = "chk_asset_locations_purpose";
 
 /// No test here may take longer than this, whatever the runner does.
@@ -493,12 +494,12 @@ async fn the_purpose_rule_round_trips_through_down_and_up(backend: Backend) {
     let Some((db, conn)) = with_organization(backend).await else {
         return;
     };
-    // The Chapter V reference data (applied after the rule) goes first.
-    let run = migration(&db.url, &["down", "-n", "2", "--json"])
+    // The change log and the Chapter V reference data (applied after the rule) go first.
+    let run = migration(&db.url, &["down", "-n", "3", "--json"])
         .await
         .success();
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(json["rolled_back"], serde_json::json!([M6, M5]));
+    assert_eq!(json["rolled_back"], serde_json::json!([M7, M6, M5]));
     // Down removed exactly the rule: verify finds nothing unexpected, and the rule is gone.
     migration(&db.url, &["verify"]).await.success();
     exec(&conn, &location("none", "NULL", "NULL")).await;
@@ -520,7 +521,7 @@ async fn up_of_the_purpose_rule_refuses_rows_that_break_it_and_changes_nothing(b
     let Some((db, conn)) = with_organization(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "2"]).await.success();
+    migration(&db.url, &["down", "-n", "3"]).await.success();
     exec(&conn, &location("none", "NULL", "NULL")).await;
     exec(&conn, &location("blank", "NULL", "' '")).await;
     let run = migration(&db.url, &["up"]).await;

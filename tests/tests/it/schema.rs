@@ -116,6 +116,7 @@ async fn up_creates_exactly_the_designed_tables_types_and_foreign_keys() {
         tables,
         [
             "asset_processing_locations",
+            "change_log",
             "countries",
             "data_processing_activities",
             "data_processing_activity_digital_assets",
@@ -190,6 +191,30 @@ async fn up_creates_exactly_the_designed_tables_types_and_foreign_keys() {
             "digital_assets.integration_status IntegrationStatus NO 'NOT_INTEGRATED'::\"IntegrationStatus\"",
             "digital_assets.metadata jsonb YES",
             "digital_assets.type AssetType NO",
+        ]
+    );
+    // The change log belongs to its organization alone (deleting an asset or a user keeps its
+    // history) and is stamped by the database's clock when each row is written.
+    let log = strings(
+        &conn,
+        "SELECT conrelid::regclass::text || ' -> ' || confrelid::regclass::text || ' ' || confdeltype::text
+         FROM pg_constraint WHERE contype = 'f' AND conrelid = 'change_log'::regclass
+         UNION ALL
+         SELECT 'changed_at ' || column_default FROM information_schema.columns
+         WHERE table_name = 'change_log' AND column_name = 'changed_at'
+         UNION ALL
+         SELECT indexname FROM pg_indexes WHERE tablename = 'change_log' AND indexname LIKE 'idx_%'
+         ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        log,
+        [
+            "change_log -> organizations c",
+            "changed_at clock_timestamp()",
+            "idx_change_log_org_actor_time",
+            "idx_change_log_org_asset_time",
+            "idx_change_log_org_time",
         ]
     );
 }
