@@ -88,6 +88,9 @@ impl Keys {
 }
 
 /// A claim that must be a non-empty string.
+/// The longest `sub` or `org_id` accepted.
+const MAX_CLAIM_BYTES: usize = 255;
+
 fn text_claim(
     claims: &serde_json::Map<String, serde_json::Value>,
     name: &str,
@@ -96,6 +99,16 @@ fn text_claim(
         None => Err(AuthError::Invalid(format!(
             "the token lacks the `{name}` claim"
         ))),
+        // Both are stored (the `sub` as the actor of every change): text a database column and
+        // an index entry can hold.
+        Some(serde_json::Value::String(s)) if s.len() > MAX_CLAIM_BYTES => Err(AuthError::Invalid(
+            format!("the `{name}` claim must be at most {MAX_CLAIM_BYTES} bytes"),
+        )),
+        Some(serde_json::Value::String(s)) if s.chars().any(char::is_control) => {
+            Err(AuthError::Invalid(format!(
+                "the `{name}` claim must not hold control characters"
+            )))
+        }
         Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(serde_json::Value::String(_)) => Err(AuthError::Invalid(format!(
             "the `{name}` claim must not be empty"

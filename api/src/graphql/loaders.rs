@@ -29,6 +29,7 @@ use service::{ServiceError, Tenant, activities, assets, locations, reference};
 use tokio::sync::OnceCell;
 
 use super::guard::RequestGuard;
+use super::history::{AuthorsLoader, ChangeDetailsLoader};
 use crate::error::GqlResult;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -148,6 +149,8 @@ pub struct Loaders {
     pub users: DataLoader<UserLoader>,
     pub purposes: DataLoader<PurposeLoader>,
     pub metadata: DataLoader<MetadataLoader>,
+    pub change_details: DataLoader<ChangeDetailsLoader>,
+    pub authors: DataLoader<AuthorsLoader>,
 }
 
 impl Loaders {
@@ -179,6 +182,8 @@ impl Loaders {
             users: d.loader(UserLoader(scoped())),
             purposes: d.loader(PurposeLoader(scoped())),
             metadata: d.loader(MetadataLoader(scoped())),
+            change_details: d.loader(ChangeDetailsLoader(scoped())),
+            authors: d.loader(AuthorsLoader(scoped())),
         };
         (loaders, d)
     }
@@ -266,6 +271,14 @@ pub struct Scoped {
 }
 
 impl Scoped {
+    pub(super) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(super) fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
     /// Rows a list may fetch: one more than the response budget can show, so that a list too
     /// long to show is known without reading all of it.
     fn row_limit(&self) -> u64 {

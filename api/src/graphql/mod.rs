@@ -1,6 +1,7 @@
 //! The GraphQL schema of DESIGN §4.
 
 pub mod guard;
+pub mod history;
 mod inputs;
 pub mod loaders;
 mod mutation;

@@ -6,6 +6,7 @@ use service::assets;
 use service::{activities, locations, reference};
 
 use super::guard::charge_list;
+use super::history::HistoryQuery;
 use super::inputs::DigitalAssetFilter;
 use super::loaders::Loaders;
 use super::transfers::TransferQuery;
@@ -24,6 +25,7 @@ pub struct Query(
     ActivityQuery,
     ReferenceQuery,
     TransferQuery,
+    HistoryQuery,
 );
 
 /// Digital assets.

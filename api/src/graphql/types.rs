@@ -174,6 +174,35 @@ impl DigitalAsset {
     async fn updated_at(&self) -> DateTime<FixedOffset> {
         self.0.updated_at
     }
+    /// Who recorded the asset (the `sub` of their token), from the change log; null for an
+    /// asset recorded before the log existed.
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        Ok(super::history::authors(ctx, &self.0.id).await?.0)
+    }
+    /// Who last changed the asset's own fields (as `updatedAt`), from the change log.
+    async fn updated_by(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        Ok(super::history::authors(ctx, &self.0.id).await?.1)
+    }
+    /// The asset's changes, its locations' and its links', newest first.
+    #[graphql(
+        complexity = "first.unwrap_or(super::history::DEFAULT_PAGE).clamp(1, 100) as usize * child_complexity + 1"
+    )]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page size, 1 to 100.",
+            default_with = "Some(super::history::DEFAULT_PAGE)"
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<super::history::ChangeLogConnection> {
+        let filter = service::history::ChangeFilter {
+            digital_asset_id: Some(self.0.id.clone()),
+            ..Default::default()
+        };
+        super::history::page(ctx, filter, first, after).await
+    }
     /// Where the asset is hosted or processed, oldest first.
     #[graphql(complexity = "crate::graphql::ASSUMED_LIST_LEN * child_complexity + 1")]
     async fn processing_locations(
@@ -566,12 +595,12 @@ pub struct DigitalAssetEdge {
 /// Where a page is in the list.
 #[derive(SimpleObject)]
 pub struct PageInfo {
-    /// Whether more assets follow this page.
+    /// Whether more items follow this page.
     pub has_next_page: bool,
-    /// Whether assets precede this page.
+    /// Whether items precede this page.
     pub has_previous_page: bool,
-    /// Cursor of the page's first asset.
+    /// Cursor of the page's first item.
     pub start_cursor: Option<String>,
-    /// Cursor of the page's last asset.
+    /// Cursor of the page's last item.
     pub end_cursor: Option<String>,
 }

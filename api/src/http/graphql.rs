@@ -307,6 +307,10 @@ async fn admit_tenant(
         .keys
         .authenticate(header)
         .map_err(|err| unauthenticated(&err.to_string()))?;
+    let tenant = match req.extensions().get::<super::RequestId>() {
+        Some(id) => tenant.in_request(id.0.clone()),
+        None => tenant,
+    };
     tracing::Span::current().record("org", tenant.organization_id.as_str());
     // Admitted before the body is read: a waiting request holds no body in memory.
     let slot = match tokio::time::timeout_at(

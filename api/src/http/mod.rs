@@ -100,9 +100,13 @@ pub fn routes(state: Arc<AppState>, origins: &CorsOrigins) -> impl Endpoint + 's
     routes.around(|next, req| async move { observe(next, req).await })
 }
 
+/// The id of the request being served: the client's `x-request-id`, else a new one.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// A span with a request id (the client's `x-request-id`, else a new one) around each request,
 /// the id echoed in the response, and one log line with status and latency.
-async fn observe<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
     metrics::request();
     let request_id = req
         .headers()
@@ -110,6 +114,8 @@ async fn observe<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respon
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    // Recorded with every change the request makes (the change log's `requestId`).
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use entity::data_processing_activities::{self as activities, Column, Entity, Model};
 use entity::data_processing_activity_digital_assets as links;
 use entity::digital_assets;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use crate::batch::padded;
+use crate::history::{self, Action, Change};
 use crate::scope::RowLock;
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
@@ -57,9 +57,25 @@ pub async fn link<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<(), ServiceError> {
     let txn = begin_write(db).await?;
     lock_both(&txn, tenant, activity_id, asset_id).await?;
-    insert_links(&txn, activity_id, std::iter::once(asset_id.to_owned())).await?;
+    if link_between(&txn, activity_id, asset_id).await?.is_none() {
+        insert_links(&txn, tenant, activity_id, vec![asset_id.to_owned()]).await?;
+    }
     txn.commit().await?;
     Ok(())
+}
+
+/// The link between an activity and an asset, if there is one (read under the activity's lock,
+/// so it stays true until the transaction ends).
+async fn link_between(
+    db: &impl ConnectionTrait,
+    activity_id: &str,
+    asset_id: &str,
+) -> Result<Option<links::Model>, ServiceError> {
+    Ok(links::Entity::find()
+        .filter(links::Column::ActivityId.eq(activity_id))
+        .filter(links::Column::DigitalAssetId.eq(asset_id))
+        .one(db)
+        .await?)
 }
 
 /// Unlinks an asset from an activity, both the tenant's; unlinking twice is no error.
@@ -72,11 +88,9 @@ pub async fn unlink<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<(), ServiceError> {
     let txn = begin_write(db).await?;
     lock_both(&txn, tenant, activity_id, asset_id).await?;
-    links::Entity::delete_many()
-        .filter(links::Column::ActivityId.eq(activity_id))
-        .filter(links::Column::DigitalAssetId.eq(asset_id))
-        .exec(&txn)
-        .await?;
+    if let Some(link) = link_between(&txn, activity_id, asset_id).await? {
+        delete_links(&txn, tenant, vec![link]).await?;
+    }
     txn.commit().await?;
     Ok(())
 }
@@ -107,24 +121,45 @@ pub async fn sync<C: ConnectionTrait + TransactionTrait>(
     if assets.len() != wanted.len() {
         return Err(ServiceError::NotFound("digital asset"));
     }
-    links::Entity::delete_many()
+    let existing = links::Entity::find()
         .filter(links::Column::ActivityId.eq(activity_id))
-        .filter(links::Column::DigitalAssetId.is_not_in(padded(&wanted)))
-        .exec(&txn)
+        .all(&txn)
         .await?;
-    insert_links(&txn, activity_id, wanted.into_iter()).await?;
+    let kept: HashSet<&str> = existing
+        .iter()
+        .map(|l| l.digital_asset_id.as_str())
+        .collect();
+    let added: Vec<String> = wanted
+        .iter()
+        .filter(|id| !kept.contains(id.as_str()))
+        .cloned()
+        .collect();
+    let wanted: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let removed = existing
+        .into_iter()
+        .filter(|l| !wanted.contains(l.digital_asset_id.as_str()))
+        .collect();
+    delete_links(&txn, tenant, removed).await?;
+    insert_links(&txn, tenant, activity_id, added).await?;
     txn.commit().await?;
     assets.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Ok(assets)
 }
 
+/// Links the activity to each of `asset_ids` (none linked yet: the caller holds the activity's
+/// lock and read its links) and logs each link.
 async fn insert_links(
     db: &impl ConnectionTrait,
+    tenant: &Tenant,
     activity_id: &str,
-    asset_ids: impl Iterator<Item = String>,
+    asset_ids: Vec<String>,
 ) -> Result<(), ServiceError> {
+    if asset_ids.is_empty() {
+        return Ok(());
+    }
     let now = time::now();
     let rows: Vec<links::ActiveModel> = asset_ids
+        .into_iter()
         .map(|asset_id| links::ActiveModel {
             id: Set(new_id()),
             activity_id: Set(activity_id.to_owned()),
@@ -132,18 +167,41 @@ async fn insert_links(
             created_at: Set(now),
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
+    let log = rows
+        .iter()
+        .map(|row| {
+            let (id, asset) = (row.id.as_ref(), row.digital_asset_id.as_ref());
+            Change::link(Action::Linked, id, asset, activity_id)
+        })
+        .collect();
     links::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([links::Column::ActivityId, links::Column::DigitalAssetId])
-                .do_nothing()
-                .to_owned(),
-        )
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    history::record(db, tenant, log).await
+}
+
+/// Removes `links` (read under the activity's lock) and logs each.
+async fn delete_links(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    links: Vec<links::Model>,
+) -> Result<(), ServiceError> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = links.iter().map(|l| l.id.clone()).collect();
+    // In chunks: an activity may have more links than a statement may have parameters.
+    for chunk in ids.chunks(history::ROWS_PER_STATEMENT) {
+        links::Entity::delete_many()
+            .filter(links::Column::Id.is_in(padded(chunk)))
+            .exec(db)
+            .await?;
+    }
+    let log = links
+        .iter()
+        .map(|l| Change::link(Action::Unlinked, &l.id, &l.digital_asset_id, &l.activity_id))
+        .collect();
+    history::record(db, tenant, log).await
 }
 
 /// The assets linked to one of the tenant's activities, by name.

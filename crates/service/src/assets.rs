@@ -14,6 +14,7 @@ use sea_orm::{
 use serde_json::Value as Json;
 
 use crate::batch::padded;
+use crate::history::{self, Change, EntityType};
 use crate::locations::{self, NewLocation, set_if};
 use crate::reference::References;
 use crate::scope::RowLock;
@@ -166,13 +167,21 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     })
     .exec_with_returning(&txn)
     .await?;
+    let mut log = vec![Change::created(EntityType::DigitalAsset, &id, &id, &asset)];
     for location in input.locations {
-        entity::asset_processing_locations::Entity::insert(locations::active_model(
+        let location = entity::asset_processing_locations::Entity::insert(locations::active_model(
             tenant, &id, location,
         ))
-        .exec_without_returning(&txn)
+        .exec_with_returning(&txn)
         .await?;
+        log.push(Change::created(
+            EntityType::ProcessingLocation,
+            &location.id,
+            &id,
+            &location,
+        ));
     }
+    history::record(&txn, tenant, log).await?;
     txn.commit().await?;
     Ok(asset)
 }
@@ -302,7 +311,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     // Locked first: an unknown id is NOT_FOUND before any validation error, and concurrent
     // updates of one asset apply one after the other.
     let txn = begin_write(db).await?;
-    scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
+    let current = scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
     check_texts(
         patch.description.as_ref().and_then(Option::as_deref),
         patch.url.as_ref().and_then(Option::as_deref),
@@ -348,7 +357,15 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     set_if(&mut change.discovered_via, patch.discovered_via);
     set_if(&mut change.metadata, patch.metadata);
     refs.check(&txn, tenant).await?;
+    let after = history::applied(&current, &change)?;
+    if Change::updated(EntityType::DigitalAsset, id, id, &current, &after).is_none() {
+        // Nothing changes: nothing is written, not even `updatedAt`.
+        return Ok(current);
+    }
     let saved = scope::update_by_id::<Entity, _>(&txn, tenant, id, change).await?;
+    // What the database stored (it may normalize a value), against what it held.
+    let log = Change::updated(EntityType::DigitalAsset, id, id, &current, &saved);
+    history::record(&txn, tenant, log.into_iter().collect()).await?;
     txn.commit().await?;
     Ok(saved)
 }
@@ -379,10 +396,77 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
             "the digital asset is linked to {linked} data-processing {noun}; unlink it before deleting it"
         )));
     }
+    log_deletion(&txn, tenant, &asset).await?;
     scope::delete::<Entity>(tenant)
         .filter(Column::Id.eq(id))
         .exec(&txn)
         .await?;
     txn.commit().await?;
     Ok(asset)
+}
+
+/// Logs the deletion of `asset` and of each of its locations, each with its last state: the
+/// locations in batches, so memory stays flat however many an asset has.
+async fn log_deletion(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset: &Model,
+) -> Result<(), ServiceError> {
+    use entity::asset_processing_locations as locs;
+    const BATCH: u64 = 100;
+    let mut count = 0_u64;
+    let mut after: Option<(DateTimeWithTimeZone, String)> = None;
+    loop {
+        let mut select = scope::find::<locs::Entity>(tenant)
+            .filter(locs::Column::DigitalAssetId.eq(asset.id.as_str()));
+        if let Some((created_at, id)) = &after {
+            select = select.filter(
+                Expr::tuple([
+                    Expr::col(locs::Column::CreatedAt),
+                    Expr::col(locs::Column::Id),
+                ])
+                .gt(Expr::tuple([
+                    Expr::val(*created_at),
+                    Expr::val(id.as_str()),
+                ])),
+            );
+        }
+        // Locked: a concurrent update of a location lands before the snapshot, or finds the
+        // location deleted; never after it, with the log saying otherwise.
+        let batch = select
+            .order_by_asc(locs::Column::CreatedAt)
+            .order_by_asc(locs::Column::Id)
+            .limit(BATCH)
+            .lock_exclusive()
+            .all(db)
+            .await?;
+        let Some(last) = batch.last() else { break };
+        after = Some((last.created_at, last.id.clone()));
+        count += batch.len() as u64;
+        let full = batch.len() as u64 == BATCH;
+        let log = batch
+            .iter()
+            .map(|l| {
+                Change::deleted(
+                    EntityType::ProcessingLocation,
+                    &l.id,
+                    &asset.id,
+                    history::snapshot(l).into(),
+                )
+            })
+            .collect();
+        history::record(db, tenant, log).await?;
+        if !full {
+            break;
+        }
+    }
+    let mut snapshot = history::snapshot(asset);
+    snapshot.insert("locationCount".into(), count.into());
+    let log = Change::deleted(
+        EntityType::DigitalAsset,
+        &asset.id,
+        &asset.id,
+        snapshot.into(),
+    );
+    history::record(db, tenant, vec![log]).await
 }

@@ -8,6 +8,7 @@ mod batch;
 pub mod demo;
 pub mod directory;
 mod error;
+pub mod history;
 pub mod locations;
 pub mod metadata;
 pub mod reference;

@@ -10,6 +10,7 @@ use sea_orm::{
 use serde_json::Value as Json;
 
 use crate::batch::padded;
+use crate::history::{self, Action, Change, EntityType};
 use crate::reference::References;
 use crate::scope::RowLock;
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
@@ -132,6 +133,11 @@ pub async fn add<C: ConnectionTrait + TransactionTrait>(
                 .await?,
         );
     }
+    let log = added
+        .iter()
+        .map(|l| Change::created(EntityType::ProcessingLocation, &l.id, asset_id, l))
+        .collect();
+    history::record(&txn, tenant, log).await?;
     txn.commit().await?;
     Ok(added)
 }
@@ -193,8 +199,29 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     };
     require_purpose("", purpose_id.as_deref(), purpose_text.as_deref())?;
     refs.check(&txn, tenant).await?;
-    let saved = save(&txn, tenant, id, change).await?;
+    let saved = save_logged(&txn, tenant, &current, change, Action::Updated).await?;
     txn.commit().await?;
+    Ok(saved)
+}
+
+/// Applies `change` to `current` (locked) and logs it as `action`; when it would change
+/// nothing, writes nothing (not even `updatedAt`) and returns `current`.
+async fn save_logged(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    current: &Model,
+    change: locations::ActiveModel,
+    action: Action,
+) -> Result<Model, ServiceError> {
+    let kind = EntityType::ProcessingLocation;
+    let (id, asset) = (&current.id, &current.digital_asset_id);
+    let after = history::applied(current, &change)?;
+    if Change::updated(kind, id, asset, current, &after).is_none() {
+        return Ok(current.clone());
+    }
+    let saved = scope::update_by_id::<Entity, _>(db, tenant, id, change).await?;
+    let log = Change::updated(kind, id, asset, current, &saved).map(|c| c.called(action));
+    history::record(db, tenant, log.into_iter().collect()).await?;
     Ok(saved)
 }
 
@@ -208,29 +235,24 @@ where
     }
 }
 
-/// Marks one of the tenant's locations inactive (idempotent; one statement, so atomic).
+/// Marks one of the tenant's locations inactive (idempotent: deactivating an inactive location
+/// changes and logs nothing).
 #[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
-pub async fn deactivate(
-    db: &impl ConnectionTrait,
+pub async fn deactivate<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     tenant: &Tenant,
     id: &str,
 ) -> Result<Model, ServiceError> {
-    // The scoped update answers NOT_FOUND itself.
+    let txn = begin_write(db).await?;
+    let current = scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
     let change = locations::ActiveModel {
         is_active: Set(false),
         updated_at: Set(time::now()),
         ..Default::default()
     };
-    save(db, tenant, id, change).await
-}
-
-async fn save(
-    db: &impl ConnectionTrait,
-    tenant: &Tenant,
-    id: &str,
-    change: locations::ActiveModel,
-) -> Result<Model, ServiceError> {
-    scope::update_by_id::<Entity, _>(db, tenant, id, change).await
+    let saved = save_logged(&txn, tenant, &current, change, Action::Deactivated).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 /// Locations as lists show them: without `metadata` (see [`crate::metadata`]).

@@ -20,11 +20,23 @@ pub(crate) fn without<E: EntityTrait>(
     metadata: E::Column,
     backend: DbBackend,
 ) -> Select<E> {
-    let columns = E::Column::iter().filter(|c| c.as_str() != metadata.as_str());
-    select
+    without_all(select, &[metadata], backend)
+}
+
+/// `select` with every column but the JSON columns `documents`, which come back NULL.
+pub(crate) fn without_all<E: EntityTrait>(
+    select: Select<E>,
+    documents: &[E::Column],
+    backend: DbBackend,
+) -> Select<E> {
+    let skipped = |c: &E::Column| documents.iter().any(|d| d.as_str() == c.as_str());
+    let mut select = select
         .select_only()
-        .columns(columns)
-        .expr_as(null_json(backend), metadata.as_str())
+        .columns(E::Column::iter().filter(|c| !skipped(c)));
+    for document in documents {
+        select = select.expr_as(null_json(backend), document.as_str());
+    }
+    select
 }
 
 /// A NULL of the JSON column's type (PostgreSQL decodes by type, even a NULL).

@@ -2,7 +2,8 @@
 //! tenant-owned table is through these helpers, which add `organization_id = <tenant>`.
 
 use entity::{
-    asset_processing_locations, data_processing_activities, digital_assets, purposes, users,
+    asset_processing_locations, change_log, data_processing_activities, digital_assets, purposes,
+    users,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, QueryFilter,
@@ -11,11 +12,13 @@ use sea_orm::{
 
 use crate::ServiceError;
 
-/// Who is calling: the token's organization and user.
+/// Who is calling: the token's organization and user (the token's `sub`, recorded as the actor
+/// of every change), and the request being served, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
     pub organization_id: String,
     pub user_id: String,
+    pub request_id: Option<String>,
 }
 
 impl Tenant {
@@ -23,7 +26,14 @@ impl Tenant {
         Self {
             organization_id: organization_id.into(),
             user_id: user_id.into(),
+            request_id: None,
         }
+    }
+
+    /// The same caller, serving request `id` (recorded with each change it makes).
+    pub fn in_request(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
     }
 }
 
@@ -57,6 +67,7 @@ tenant_owned!(
     data_processing_activities => "data-processing activity",
     purposes => "purpose",
     users => "user",
+    change_log => "change log entry",
 );
 
 /// `SELECT … WHERE organization_id = tenant`.

@@ -25,6 +25,7 @@ mod api_assets;
 mod api_concurrency;
 mod api_connections;
 mod api_graphql_http;
+mod api_history;
 mod api_http;
 mod api_limits;
 mod api_locations;

@@ -1,0 +1,570 @@
+//! The change log: what changed in the inventory, who changed it, when, and what it was before.
+//!
+//! Every mutation of an asset, a location or a link records its changes here through [`record`],
+//! inside the transaction that makes the change, after the locks the change takes: a refused or
+//! failed change leaves no row, and two changes of one row are logged in the order they commit
+//! (the database stamps `changed_at` when the row is written, see migration 7). A call that
+//! changes nothing records nothing.
+//!
+//! An entry's `changes` lists the fields that changed, `{field, old, new}`, field names as the
+//! API spells them; a created row lists the values it was created with (`old` null). A deleted
+//! asset keeps its last state, with its locations, in `snapshot`.
+
+use entity::change_log::{self, Column, Entity, Model};
+use sea_orm::prelude::DateTimeWithTimeZone;
+use sea_orm::sea_query::{Expr, ExprTrait, Value};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde_json::{Value as Json, json};
+
+use crate::{ServiceError, Tenant, new_id, scope};
+
+/// What kind of row an entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityType {
+    DigitalAsset,
+    ProcessingLocation,
+    ActivityLink,
+}
+
+/// What happened to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Created,
+    Updated,
+    Deleted,
+    Deactivated,
+    Linked,
+    Unlinked,
+}
+
+macro_rules! stored_as {
+    ($type:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $type {
+            /// The value stored in the log (and the GraphQL enum's name).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+
+            /// The value a log row holds; `None` for a value no migration allows.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+stored_as!(EntityType {
+    DigitalAsset => "DIGITAL_ASSET",
+    ProcessingLocation => "PROCESSING_LOCATION",
+    ActivityLink => "ACTIVITY_LINK",
+});
+
+stored_as!(Action {
+    Created => "CREATED",
+    Updated => "UPDATED",
+    Deleted => "DELETED",
+    Deactivated => "DEACTIVATED",
+    Linked => "LINKED",
+    Unlinked => "UNLINKED",
+});
+
+/// One entry to write.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    entity_type: EntityType,
+    entity_id: String,
+    digital_asset_id: String,
+    activity_id: Option<String>,
+    action: Action,
+    changes: Option<Json>,
+    snapshot: Option<Json>,
+}
+
+/// Columns every row has that no one edits: not listed as changes.
+const BOOKKEEPING: [&str; 5] = [
+    "id",
+    "organization_id",
+    "digital_asset_id",
+    "created_at",
+    "updated_at",
+];
+
+/// The fields of `model` a person edits, as (API name, JSON value).
+pub(crate) fn fields<M: ModelTrait>(model: &M) -> Vec<(String, Json)> {
+    <M::Entity as EntityTrait>::Column::iter()
+        .filter(|c| !BOOKKEEPING.contains(&c.as_str()))
+        .map(|c| (api_name(c.as_str()), to_json(&model.get(c))))
+        .collect()
+}
+
+/// `primary_hosting_country_id` → `primaryHostingCountryId`.
+fn api_name(column: &str) -> String {
+    let mut out = String::with_capacity(column.len());
+    let mut upper = false;
+    for ch in column.chars() {
+        if ch == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(ch.to_uppercase());
+            upper = false;
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// A column's value as the API shows it: enums by name, timestamps in RFC 3339.
+fn to_json(value: &Value) -> Json {
+    match value {
+        Value::ChronoDateTimeWithTimeZone(Some(t)) => Json::String(t.to_rfc3339()),
+        other => sea_orm::sea_query::value::sea_value_to_json_value(other),
+    }
+}
+
+fn field_change(field: &str, old: &Json, new: &Json) -> Json {
+    json!({ "field": field, "old": old, "new": new })
+}
+
+impl Change {
+    /// A row created with the values of `model` (its non-null fields, `old` null).
+    pub(crate) fn created<M: ModelTrait>(
+        entity_type: EntityType,
+        entity_id: &str,
+        digital_asset_id: &str,
+        model: &M,
+    ) -> Self {
+        let changes = fields(model)
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(f, v)| field_change(&f, &Json::Null, &v))
+            .collect();
+        Self::new(entity_type, entity_id, digital_asset_id, Action::Created)
+            .with_changes(Json::Array(changes))
+    }
+
+    /// A row changed from `before` to `after`: the fields that differ; `None` when none does.
+    pub(crate) fn updated<M: ModelTrait>(
+        entity_type: EntityType,
+        entity_id: &str,
+        digital_asset_id: &str,
+        before: &M,
+        after: &M,
+    ) -> Option<Self> {
+        let changes: Vec<Json> = fields(before)
+            .into_iter()
+            .zip(fields(after))
+            .filter(|((_, old), (_, new))| old != new)
+            .map(|((f, old), (_, new))| field_change(&f, &old, &new))
+            .collect();
+        if changes.is_empty() {
+            return None;
+        }
+        Some(
+            Self::new(entity_type, entity_id, digital_asset_id, Action::Updated)
+                .with_changes(Json::Array(changes)),
+        )
+    }
+
+    /// The same change, called `action` (a location's deactivation is an update of one field).
+    pub(crate) fn called(mut self, action: Action) -> Self {
+        self.action = action;
+        self
+    }
+
+    /// A row deleted; `snapshot` is what it was.
+    pub(crate) fn deleted(
+        entity_type: EntityType,
+        entity_id: &str,
+        digital_asset_id: &str,
+        snapshot: Json,
+    ) -> Self {
+        let mut change = Self::new(entity_type, entity_id, digital_asset_id, Action::Deleted);
+        change.snapshot = Some(snapshot);
+        change
+    }
+
+    /// A link between an asset and an activity made (`Linked`) or removed (`Unlinked`).
+    pub(crate) fn link(action: Action, link_id: &str, asset_id: &str, activity_id: &str) -> Self {
+        let mut change = Self::new(EntityType::ActivityLink, link_id, asset_id, action);
+        change.activity_id = Some(activity_id.to_owned());
+        change
+    }
+
+    fn new(
+        entity_type: EntityType,
+        entity_id: &str,
+        digital_asset_id: &str,
+        action: Action,
+    ) -> Self {
+        Self {
+            entity_type,
+            entity_id: entity_id.to_owned(),
+            digital_asset_id: digital_asset_id.to_owned(),
+            activity_id: None,
+            action,
+            changes: None,
+            snapshot: None,
+        }
+    }
+
+    fn with_changes(mut self, changes: Json) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+}
+
+/// `current` with the values `change` sets: the row an update would leave, to tell whether it
+/// changes anything before writing it.
+pub(crate) fn applied<A>(
+    current: &<A::Entity as EntityTrait>::Model,
+    change: &A,
+) -> Result<<A::Entity as EntityTrait>::Model, ServiceError>
+where
+    A: sea_orm::ActiveModelTrait,
+{
+    let mut after = current.clone();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let sea_orm::ActiveValue::Set(value) = change.get(column) {
+            after.try_set(column, value)?;
+        }
+    }
+    Ok(after)
+}
+
+/// A row's state as JSON, for a snapshot: every column but the organization, API names.
+pub(crate) fn snapshot<M: ModelTrait>(model: &M) -> serde_json::Map<String, Json> {
+    <M::Entity as EntityTrait>::Column::iter()
+        .filter(|c| c.as_str() != "organization_id")
+        .map(|c| (api_name(c.as_str()), to_json(&model.get(c))))
+        .collect()
+}
+
+/// Most rows one statement writes: a change of thousands of links is logged in several, each far
+/// below the parameter limits (SQLite 32,766, PostgreSQL 65,535; 12 per row).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes `changes` as the tenant's, by its user, in its request (one statement per
+/// [`ROWS_PER_STATEMENT`]; none when `changes` is empty).
+pub(crate) async fn record(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    mut changes: Vec<Change>,
+) -> Result<(), ServiceError> {
+    while changes.len() > ROWS_PER_STATEMENT {
+        let rest = changes.split_off(ROWS_PER_STATEMENT);
+        insert(db, tenant, changes).await?;
+        changes = rest;
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    insert(db, tenant, changes).await
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    changes: Vec<Change>,
+) -> Result<(), ServiceError> {
+    let rows = changes.into_iter().map(|c| change_log::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(tenant.organization_id.clone()),
+        entity_type: Set(c.entity_type.as_str().to_owned()),
+        entity_id: Set(c.entity_id),
+        digital_asset_id: Set(c.digital_asset_id),
+        activity_id: Set(c.activity_id),
+        action: Set(c.action.as_str().to_owned()),
+        actor_id: Set(tenant.user_id.clone()),
+        request_id: Set(tenant.request_id.clone()),
+        // The database's clock, when the row is written (migration 7).
+        changed_at: NotSet,
+        changes: Set(c.changes),
+        snapshot: Set(c.snapshot),
+    });
+    Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Which entries to read (all given conditions hold).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub entity_type: Option<EntityType>,
+    pub action: Option<Action>,
+    pub digital_asset_id: Option<String>,
+    pub actor_id: Option<String>,
+    /// Changed at or after.
+    pub since: Option<DateTimeWithTimeZone>,
+    /// Changed before.
+    pub until: Option<DateTimeWithTimeZone>,
+}
+
+/// Where a page starts: after this entry, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeCursor {
+    pub changed_at: DateTimeWithTimeZone,
+    pub id: String,
+}
+
+/// One page of entries, newest first.
+#[derive(Debug, Clone)]
+pub struct ChangePage {
+    pub entries: Vec<Model>,
+    pub has_next_page: bool,
+}
+
+/// Largest page.
+pub const MAX_PAGE: u64 = 100;
+
+/// A page of the tenant's log matching `filter`, newest first (each filter is served by an index
+/// that leads with the organization; see migration 7).
+#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    filter: &ChangeFilter,
+    first: u64,
+    after: Option<&ChangeCursor>,
+) -> Result<ChangePage, ServiceError> {
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ServiceError::bad_input(
+            "first",
+            format!("first must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    crate::validate::timestamp("filter.since", filter.since.as_ref())?;
+    crate::validate::timestamp("filter.until", filter.until.as_ref())?;
+    if let (Some(since), Some(until)) = (&filter.since, &filter.until)
+        && since > until
+    {
+        return Err(ServiceError::bad_input(
+            "filter.until",
+            "until must not be before since",
+        ));
+    }
+    // The documents stay out of the page (see `crate::metadata`): `details` reads them for the
+    // entries whose fields a query asks for.
+    let mut select = crate::metadata::without_all(
+        scope::find::<Entity>(tenant),
+        &[Column::Changes, Column::Snapshot],
+        db.get_database_backend(),
+    );
+    if let Some(t) = filter.entity_type {
+        select = select.filter(Column::EntityType.eq(t.as_str()));
+    }
+    if let Some(a) = filter.action {
+        select = select.filter(Column::Action.eq(a.as_str()));
+    }
+    if let Some(id) = &filter.digital_asset_id {
+        select = select.filter(Column::DigitalAssetId.eq(id.as_str()));
+    }
+    if let Some(actor) = &filter.actor_id {
+        select = select.filter(Column::ActorId.eq(actor.as_str()));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(Column::ChangedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(Column::ChangedAt.lt(until));
+    }
+    if let Some(c) = after {
+        select = select.filter(
+            Expr::tuple([Expr::col(Column::ChangedAt), Expr::col(Column::Id)]).lt(Expr::tuple([
+                Expr::val(c.changed_at),
+                Expr::val(c.id.as_str()),
+            ])),
+        );
+    }
+    let mut entries = select
+        .order_by_desc(Column::ChangedAt)
+        .order_by_desc(Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next_page = entries.len() as u64 > first;
+    entries.truncate(first as usize);
+    Ok(ChangePage {
+        entries,
+        has_next_page,
+    })
+}
+
+/// The `changes` and `snapshot` of the tenant's entries among `ids`, as (id, changes, snapshot).
+pub async fn details(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    ids: &[String],
+) -> Result<Vec<(String, Option<Json>, Option<Json>)>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(scope::find::<Entity>(tenant)
+        .select_only()
+        .columns([Column::Id, Column::Changes, Column::Snapshot])
+        .filter(Column::Id.is_in(crate::batch::padded(ids)))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Who created and who last changed each of the tenant's assets among `asset_ids`, from the log:
+/// (asset id, creator, last editor), one statement for any number of assets, two index-served
+/// lookups per asset however long its history. An asset created before the log existed has no
+/// creator; the last editor is the author of the newest entry about the asset itself (not its
+/// locations or links), as `updatedAt` is the time of the asset's own last change.
+pub async fn authors(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset_ids: &[String],
+) -> Result<Vec<(String, Option<String>, Option<String>)>, ServiceError> {
+    use entity::digital_assets;
+    use sea_orm::sea_query::{Alias, Order, Query, SubQueryStatement};
+    if asset_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let log = Alias::new("c");
+    let actor = |creator: bool| {
+        let order = if creator { Order::Asc } else { Order::Desc };
+        let mut q = Query::select();
+        q.column((log.clone(), Column::ActorId))
+            .from_as(Entity, log.clone())
+            .and_where(
+                Expr::col((log.clone(), Column::OrganizationId))
+                    .eq(tenant.organization_id.as_str()),
+            )
+            .and_where(
+                Expr::col((log.clone(), Column::DigitalAssetId))
+                    .equals((digital_assets::Entity, digital_assets::Column::Id)),
+            )
+            .and_where(
+                Expr::col((log.clone(), Column::EntityType)).eq(EntityType::DigitalAsset.as_str()),
+            )
+            .order_by((log.clone(), Column::ChangedAt), order.clone())
+            .order_by((log.clone(), Column::Id), order)
+            .limit(1);
+        if creator {
+            q.and_where(Expr::col((log.clone(), Column::Action)).eq(Action::Created.as_str()));
+        }
+        Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(q)))
+    };
+    Ok(scope::find::<digital_assets::Entity>(tenant)
+        .select_only()
+        .column(digital_assets::Column::Id)
+        .expr_as(actor(true), "created_by")
+        .expr_as(actor(false), "updated_by")
+        .filter(digital_assets::Column::Id.is_in(crate::batch::padded(asset_ids)))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use entity::asset_processing_locations::Model as Location;
+    use entity::sea_orm_active_enums::LocationRole;
+
+    use super::*;
+
+    fn location() -> Location {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap();
+        Location {
+            id: "l".into(),
+            organization_id: "o".into(),
+            digital_asset_id: "a".into(),
+            service: "Support".into(),
+            purpose_id: None,
+            purpose_text: Some("Support".into()),
+            country_id: "US".into(),
+            location_role: LocationRole::Processing,
+            transfer_mechanism_id: Some("SCC".into()),
+            is_active: true,
+            metadata: Some(json!({"a": [1, 2]})),
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn columns_are_named_as_the_api_names_fields() {
+        assert_eq!(api_name("transfer_mechanism_id"), "transferMechanismId");
+        assert_eq!(api_name("type"), "type");
+    }
+
+    #[test]
+    fn a_creation_lists_the_set_fields_in_api_form() {
+        let change = Change::created(EntityType::ProcessingLocation, "l", "a", &location());
+        let fields: Vec<&str> = change
+            .changes
+            .as_ref()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "service",
+                "purposeText",
+                "countryId",
+                "locationRole",
+                "transferMechanismId",
+                "isActive",
+                "metadata"
+            ],
+            "unset and bookkeeping columns are not changes"
+        );
+        let changes = change.changes.unwrap();
+        assert_eq!(
+            changes[3],
+            json!({"field": "locationRole", "old": null, "new": "PROCESSING"})
+        );
+    }
+
+    #[test]
+    fn an_update_lists_only_what_changed_and_none_when_nothing_did() {
+        let before = location();
+        let mut after = before.clone();
+        after.updated_at = chrono::Utc::now().fixed_offset();
+        assert!(
+            Change::updated(EntityType::ProcessingLocation, "l", "a", &before, &after).is_none()
+        );
+        after.transfer_mechanism_id = None;
+        after.metadata = Some(json!({"a": [1, 3]}));
+        let change =
+            Change::updated(EntityType::ProcessingLocation, "l", "a", &before, &after).unwrap();
+        assert_eq!(
+            change.changes.unwrap(),
+            json!([
+                {"field": "transferMechanismId", "old": "SCC", "new": null},
+                {"field": "metadata", "old": {"a": [1, 2]}, "new": {"a": [1, 3]}}
+            ])
+        );
+    }
+
+    #[test]
+    fn the_stored_names_round_trip() {
+        for action in [
+            Action::Created,
+            Action::Updated,
+            Action::Deleted,
+            Action::Deactivated,
+            Action::Linked,
+            Action::Unlinked,
+        ] {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+        }
+        for kind in [
+            EntityType::DigitalAsset,
+            EntityType::ProcessingLocation,
+            EntityType::ActivityLink,
+        ] {
+            assert_eq!(EntityType::parse(kind.as_str()), Some(kind));
+        }
+    }
+}
