@@ -13,6 +13,7 @@ pub mod m20261124_100000_add_lookup_indexes;
 pub mod m20261125_000000_require_location_purpose;
 pub mod m20261126_000000_transfer_reference_data;
 pub mod m20261127_000000_create_change_log;
+pub mod m20261128_000000_asset_search_and_orderings;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -51,6 +52,10 @@ fn migrations_and_their_tables() -> Vec<(Box<dyn MigrationTrait>, &'static [&'st
         (
             Box::new(m20261127_000000_create_change_log::Migration),
             &m20261127_000000_create_change_log::TABLES,
+        ),
+        (
+            Box::new(m20261128_000000_asset_search_and_orderings::Migration),
+            &[],
         ),
     ]
 }

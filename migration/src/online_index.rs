@@ -29,9 +29,40 @@ pub async fn create(
         stmt.if_not_exists();
         return manager.create_index(stmt).await;
     }
-    let db = manager.get_connection();
     // An interrupted CREATE INDEX CONCURRENTLY leaves an invalid index of that name behind,
-    // which IF NOT EXISTS would keep: drop it and build again.
+    // which IF NOT EXISTS would keep: `build` drops it and builds again.
+    let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    build(manager, name, table, &format!("({})", columns.join(", "))).await
+}
+
+/// Creates the index `name` on `table` with `definition` (what follows the table's name: a
+/// method and columns with operator classes) unless it exists.
+pub async fn create_with(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    definition: &str,
+) -> Result<(), DbErr> {
+    if !concurrently(manager) {
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "CREATE INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" {definition}"
+            ))
+            .await?;
+        return Ok(());
+    }
+    build(manager, name, table, definition).await
+}
+
+/// `CREATE INDEX CONCURRENTLY`, after dropping an invalid index an interrupted build left.
+async fn build(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    definition: &str,
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
     let invalid = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -46,10 +77,8 @@ pub async fn create(
         db.execute_unprepared(&format!("DROP INDEX CONCURRENTLY IF EXISTS \"{name}\""))
             .await?;
     }
-    let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     db.execute_unprepared(&format!(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON \"{table}\" ({})",
-        columns.join(", ")
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON \"{table}\" {definition}"
     ))
     .await?;
     Ok(())

@@ -1,9 +1,9 @@
 //! GraphQL input types and their conversion to the service's inputs. In updates an absent field
 //! keeps its value and an explicit null clears a nullable one (and is refused for a required one).
 
-use async_graphql::{ID, InputObject, Json, MaybeUndefined};
+use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined};
 use chrono::{DateTime, FixedOffset};
-use service::assets::{AssetFilter, AssetPatch, NewAsset};
+use service::assets::{AssetFilter, AssetOrder, AssetPatch, Direction, NewAsset, SortField};
 use service::locations::{LocationPatch, NewLocation};
 use service::transfers::queries::TransferFilter;
 
@@ -13,28 +13,134 @@ use crate::error::bad_input;
 
 type JsonValue = Json<serde_json::Value>;
 
-/// Which assets to list; every given field must match.
+/// Which assets to list; every given field must match. An empty list (`types: []`) filters
+/// nothing.
 #[derive(InputObject, Default)]
 pub struct DigitalAssetFilter {
+    /// Text anywhere in the name, the description or the url, case-insensitively (`%` and `_`
+    /// match themselves; on SQLite only ASCII letters are matched case-insensitively). At most
+    /// 200 characters; blank filters nothing.
+    pub search: Option<String>,
     /// Only assets of this kind.
     #[graphql(name = "type")]
     pub asset_type: Option<AssetType>,
+    /// Only assets of one of these kinds.
+    pub types: Option<Vec<AssetType>>,
+    /// Only assets in one of these integration states.
+    pub integration_statuses: Option<Vec<IntegrationStatus>>,
     /// Only assets that do (or do not) hold personal data.
     pub contains_personal_data: Option<bool>,
     /// Only assets mainly hosted in this country.
     pub primary_hosting_country_id: Option<ID>,
+    /// Only assets with an active processing location in this country.
+    pub processing_country_id: Option<ID>,
+    /// Only assets linked to this data-processing activity.
+    pub activity_id: Option<ID>,
+    /// Only assets this user owns (as technical or business owner).
+    pub owner_id: Option<ID>,
+    /// Only assets changed at or after this time.
+    pub updated_since: Option<DateTime<FixedOffset>>,
     /// Only assets whose `transferRisk` (the worst over their active locations) is this one.
     pub transfer_risk: Option<TransferRisk>,
 }
 
-impl From<DigitalAssetFilter> for AssetFilter {
-    /// The filter without its transfer risk, which needs the reference data's rules.
-    fn from(f: DigitalAssetFilter) -> Self {
+/// Most values in one of the filter's lists (there are fewer kinds than this).
+const MAX_FILTER_VALUES: usize = 20;
+
+impl DigitalAssetFilter {
+    /// The service's filter, without its transfer risk (which needs the reference data's
+    /// rules), validated.
+    pub fn into_service(self) -> Result<AssetFilter, async_graphql::Error> {
+        for (field, len) in [
+            ("filter.types", self.types.as_ref().map_or(0, Vec::len)),
+            (
+                "filter.integrationStatuses",
+                self.integration_statuses.as_ref().map_or(0, Vec::len),
+            ),
+        ] {
+            if len > MAX_FILTER_VALUES {
+                return Err(bad_input(
+                    field,
+                    format!("{field} takes at most {MAX_FILTER_VALUES} values"),
+                ));
+            }
+        }
         AssetFilter {
-            asset_type: f.asset_type.map(Into::into),
-            contains_personal_data: f.contains_personal_data,
-            primary_hosting_country_id: f.primary_hosting_country_id.map(|id| id.0),
+            search: self.search,
+            asset_type: self.asset_type.map(Into::into),
+            types: self
+                .types
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            integration_statuses: self
+                .integration_statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            contains_personal_data: self.contains_personal_data,
+            primary_hosting_country_id: self.primary_hosting_country_id.map(|id| id.0),
+            processing_country_id: self.processing_country_id.map(|id| id.0),
+            activity_id: self.activity_id.map(|id| id.0),
+            owner_id: self.owner_id.map(|id| id.0),
+            updated_since: self.updated_since,
             transfer_risk: None,
+        }
+        .checked()
+        .map_err(crate::error::to_graphql)
+    }
+}
+
+/// What `digitalAssets` is ordered by; ties are broken by id.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+pub enum DigitalAssetSortField {
+    /// The name.
+    #[default]
+    Name,
+    /// When the asset was recorded.
+    CreatedAt,
+    /// When the asset was last changed.
+    UpdatedAt,
+    /// The kind of asset (in the order of `AssetType`).
+    Type,
+}
+
+/// Ascending or descending.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+pub enum SortDirection {
+    /// A to Z, oldest first.
+    #[default]
+    Asc,
+    /// Z to A, newest first.
+    Desc,
+}
+
+/// The order of `digitalAssets`.
+#[derive(InputObject, Clone, Copy)]
+pub struct DigitalAssetOrder {
+    /// What to order by.
+    #[graphql(default)]
+    pub field: DigitalAssetSortField,
+    /// Which way.
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+impl From<DigitalAssetOrder> for AssetOrder {
+    fn from(o: DigitalAssetOrder) -> Self {
+        AssetOrder {
+            field: match o.field {
+                DigitalAssetSortField::Name => SortField::Name,
+                DigitalAssetSortField::CreatedAt => SortField::CreatedAt,
+                DigitalAssetSortField::UpdatedAt => SortField::UpdatedAt,
+                DigitalAssetSortField::Type => SortField::Type,
+            },
+            direction: match o.direction {
+                SortDirection::Asc => Direction::Asc,
+                SortDirection::Desc => Direction::Desc,
+            },
         }
     }
 }

@@ -1,17 +1,16 @@
 //! Queries, split by domain and merged into one root.
 
-use async_graphql::connection::CursorType;
 use async_graphql::{Context, ID, MergedObject, Object, Result};
 use service::assets;
 use service::{activities, locations, reference};
 
 use super::guard::charge_list;
 use super::history::HistoryQuery;
-use super::inputs::DigitalAssetFilter;
+use super::inputs::{DigitalAssetFilter, DigitalAssetOrder};
 use super::loaders::Loaders;
 use super::transfers::TransferQuery;
 use super::types::{
-    AssetCursor, AssetProcessingLocation, Country, DataProcessingActivity, DigitalAsset,
+    AssetProcessingLocation, Country, CursorScope, DataProcessingActivity, DigitalAsset,
     DigitalAssetConnection, TransferMechanism,
 };
 use super::{db, tenant};
@@ -42,54 +41,76 @@ impl AssetQuery {
             .map(DigitalAsset))
     }
 
-    /// The organization's assets by name, then id, a page at a time.
-    #[graphql(complexity = "first.unwrap_or(50).clamp(1, 100) as usize * child_complexity + 1")]
+    /// The organization's assets matching `filter`, in `orderBy`'s order (name by default), a
+    /// page at a time: `first` (default 50) after a cursor, or `last` before one. A cursor is
+    /// valid only for the ordering and filter it was issued with.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(50).clamp(1, 100) as usize * child_complexity + 1"
+    )]
+    #[allow(clippy::too_many_arguments)]
     async fn digital_assets(
         &self,
         ctx: &Context<'_>,
         filter: Option<DigitalAssetFilter>,
-        #[graphql(desc = "Page size, 1 to 100.", default_with = "Some(50)")] first: Option<i32>,
+        order_by: Option<DigitalAssetOrder>,
+        #[graphql(desc = "Page size from the start or from `after`, 1 to 100 (default 50).")]
+        first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end or from `before`, 1 to 100.")] last: Option<i32>,
+        #[graphql(desc = "The `startCursor` of the next page.")] before: Option<String>,
     ) -> Result<DigitalAssetConnection> {
-        let first = first.unwrap_or(50);
-        if !(1..=assets::MAX_PAGE as i32).contains(&first) {
-            return Err(bad_input(
-                "first",
-                format!("first must be 1 to {}, got {first}", assets::MAX_PAGE),
-            ));
-        }
-        let after = match after {
-            None => None,
-            Some(text) => {
-                let decoded = AssetCursor::decode_cursor(&text)
-                    .map_err(|_| bad_input("after", "after is not a cursor of this list"))?;
-                let (name, id) = decoded.0;
-                Some(assets::AssetCursor { name, id })
-            }
-        };
+        let order: assets::AssetOrder = order_by.map(Into::into).unwrap_or_default();
         let filter = filter.unwrap_or_default();
         let transfer_risk = filter.transfer_risk;
-        let mut filter: assets::AssetFilter = filter.into();
+        let mut filter = filter.into_service()?;
         if let Some(risk) = transfer_risk {
             filter.transfer_risk = Some(assets::AssetRiskFilter {
                 risk: risk.into(),
                 rules: Loaders::of(ctx)?.risk_rules().await?,
             });
         }
-        let page = assets::list(
-            db(ctx)?,
-            tenant(ctx)?,
-            &filter,
-            first as u64,
-            after.as_ref(),
-        )
-        .await
-        .gql()?;
+        let scope = CursorScope::new(order, &filter);
+        let size = |name: &str, n: i32| {
+            if (1..=assets::MAX_PAGE as i32).contains(&n) {
+                Ok(n as u64)
+            } else {
+                Err(bad_input(
+                    name,
+                    format!("{name} must be 1 to {}, got {n}", assets::MAX_PAGE),
+                ))
+            }
+        };
+        let page = match (first, after, last, before) {
+            (first, after, None, None) => assets::Page::First(
+                size("first", first.unwrap_or(50))?,
+                after.map(|c| scope.decode("after", &c)).transpose()?,
+            ),
+            (None, None, Some(last), before) => assets::Page::Last(
+                size("last", last)?,
+                before.map(|c| scope.decode("before", &c)).transpose()?,
+            ),
+            (None, None, None, Some(_)) => {
+                return Err(bad_input(
+                    "last",
+                    "before needs last: the page size to read back",
+                ));
+            }
+            _ => {
+                return Err(bad_input(
+                    "first",
+                    "page forwards with first and after, or backwards with last and before",
+                ));
+            }
+        };
+        let page = assets::list(db(ctx)?, tenant(ctx)?, &filter, order, &page)
+            .await
+            .gql()?;
         Ok(DigitalAssetConnection {
             nodes: page.assets.into_iter().map(DigitalAsset).collect(),
             has_next_page: page.has_next_page,
-            has_previous_page: after.is_some(),
+            has_previous_page: page.has_previous_page,
             filter,
+            scope,
         })
     }
 }

@@ -533,16 +533,84 @@ pub struct DigitalAssetConnection {
     pub has_previous_page: bool,
     /// What the page was drawn from, for `totalCount`.
     pub filter: service::assets::AssetFilter,
+    /// The ordering and filter the page's cursors are valid for.
+    pub scope: CursorScope,
 }
 
-impl DigitalAssetConnection {
-    fn cursor(asset: &DigitalAsset) -> String {
-        OpaqueCursor((asset.0.name.clone(), asset.0.id.clone())).encode_cursor()
+/// `(ordering, filter fingerprint, sort key, id)` of an asset, base64-encoded.
+type AssetCursor = OpaqueCursor<(String, String, String, String)>;
+
+/// What a cursor of `digitalAssets` is bound to: the ordering and the filter it was issued
+/// with (another list's cursor is BAD_USER_INPUT, not a silently wrong page).
+pub struct CursorScope {
+    order: service::assets::AssetOrder,
+    tag: String,
+    fingerprint: String,
+}
+
+impl CursorScope {
+    pub fn new(order: service::assets::AssetOrder, filter: &service::assets::AssetFilter) -> Self {
+        Self {
+            order,
+            tag: order.tag(),
+            fingerprint: filter.fingerprint(),
+        }
+    }
+
+    fn encode(&self, asset: &digital_assets::Model) -> String {
+        use service::assets::SortKey;
+        let key = match self.order.key_of(asset) {
+            SortKey::Text(t) => t,
+            SortKey::Time(t) => t.to_rfc3339(),
+            SortKey::Type(t) => format!("{t:?}"),
+        };
+        OpaqueCursor((
+            self.tag.clone(),
+            self.fingerprint.clone(),
+            key,
+            asset.id.clone(),
+        ))
+        .encode_cursor()
+    }
+
+    /// The cursor `text` given as `field`, if it is one of this list's.
+    pub fn decode(
+        &self,
+        field: &str,
+        text: &str,
+    ) -> async_graphql::Result<service::assets::AssetCursor> {
+        use service::assets::{SortField, SortKey};
+        let not_ours = || {
+            crate::error::bad_input(
+                field,
+                format!("{field} is not a cursor of this list (its ordering and filter)"),
+            )
+        };
+        let (tag, fingerprint, key, id) =
+            AssetCursor::decode_cursor(text).map_err(|_| not_ours())?.0;
+        if tag != self.tag || fingerprint != self.fingerprint {
+            return Err(not_ours());
+        }
+        let key = match self.order.field {
+            SortField::Name => SortKey::Text(key),
+            SortField::CreatedAt | SortField::UpdatedAt => {
+                SortKey::Time(DateTime::parse_from_rfc3339(&key).map_err(|_| not_ours())?)
+            }
+            SortField::Type => SortKey::Type(
+                <entity::sea_orm_active_enums::AssetType as sea_orm::Iterable>::iter()
+                    .find(|t| format!("{t:?}") == key)
+                    .ok_or_else(not_ours)?,
+            ),
+        };
+        Ok(service::assets::AssetCursor { key, id })
     }
 }
 
-/// `(name, id)` of an asset, base64-encoded: where the next page starts.
-pub type AssetCursor = OpaqueCursor<(String, String)>;
+impl DigitalAssetConnection {
+    fn cursor(&self, asset: &DigitalAsset) -> String {
+        self.scope.encode(&asset.0)
+    }
+}
 
 // Every field resolves on demand: cursors are encoded and the total counted only when asked.
 /// One page of digital assets (Relay cursor connection).
@@ -555,7 +623,7 @@ impl DigitalAssetConnection {
             .nodes
             .iter()
             .map(|n| DigitalAssetEdge {
-                cursor: Self::cursor(n),
+                cursor: self.cursor(n),
                 node: n.clone(),
             })
             .collect())
@@ -570,8 +638,8 @@ impl DigitalAssetConnection {
         PageInfo {
             has_next_page: self.has_next_page,
             has_previous_page: self.has_previous_page,
-            start_cursor: self.nodes.first().map(Self::cursor),
-            end_cursor: self.nodes.last().map(Self::cursor),
+            start_cursor: self.nodes.first().map(|n| self.cursor(n)),
+            end_cursor: self.nodes.last().map(|n| self.cursor(n)),
         }
     }
     /// Assets matching the filter, across all pages.

@@ -29,6 +29,7 @@ mod api_history;
 mod api_http;
 mod api_limits;
 mod api_locations;
+mod api_search;
 mod api_tenancy;
 mod api_transfers;
 mod browser;

@@ -31,9 +31,10 @@ pub async fn runbook_counts(db: &DatabaseConnection) -> Vec<(String, i64)> {
 }
 
 /// The checklist's counts once every migration is applied: the runbook's own (13 indexes after
-/// its migration) plus the five lookup indexes of m20261124_100000.
+/// its migration), the five lookup indexes of m20261124_100000, and the three ordering and three
+/// trigram indexes of m20261128_000000.
 pub fn expected_counts() -> Vec<(String, i64)> {
-    counts_with_indexes(18)
+    counts_with_indexes(24)
 }
 
 fn counts_with_indexes(indexes: i64) -> Vec<(String, i64)> {
@@ -56,7 +57,7 @@ async fn runbook_verification_counts_3_tables_3_enums_13_indexes_11_foreign_keys
     migration(&db.url, &["up", "-n", "3"]).await.success();
     let conn = db.connect().await;
     assert_eq!(runbook_counts(&conn).await, counts_with_indexes(13));
-    // The lookup indexes added after it bring the count to 18.
+    // The lookup, ordering and search indexes added after it bring the count to 24.
     migration(&db.url, &["up"]).await.success();
     assert_eq!(runbook_counts(&conn).await, expected_counts());
 }
@@ -92,12 +93,18 @@ async fn runbook_staging_listings_name_the_new_objects() {
             "idx_asset_locations_org_mechanism",
             "idx_asset_locations_purpose_id",
             "idx_digital_assets_business_owner_id",
+            "idx_digital_assets_description_trgm",
+            "idx_digital_assets_name_trgm",
+            "idx_digital_assets_org_created_id",
             "idx_digital_assets_org_hosting_country",
             "idx_digital_assets_org_name_id",
             "idx_digital_assets_org_personal_data",
             "idx_digital_assets_org_type",
+            "idx_digital_assets_org_type_id",
+            "idx_digital_assets_org_updated_id",
             "idx_digital_assets_organization_id",
             "idx_digital_assets_technical_owner_id",
+            "idx_digital_assets_url_trgm",
         ]
     );
 }

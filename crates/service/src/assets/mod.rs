@@ -1,6 +1,12 @@
-//! Digital assets: create (with locations, atomically), read, list, update, delete.
+//! Digital assets: create (with locations, atomically), read, update, delete; lists in
+//! [`listing`].
 
-use std::sync::Arc;
+mod listing;
+
+pub use listing::{
+    AssetCursor, AssetFilter, AssetOrder, AssetPage, AssetRiskFilter, Direction, MAX_PAGE, Page,
+    SortField, SortKey, count, list,
+};
 
 use entity::data_processing_activity_digital_assets as links;
 use entity::digital_assets::{self as assets, Column, Entity, Model};
@@ -18,8 +24,6 @@ use crate::history::{self, Change, EntityType};
 use crate::locations::{self, NewLocation, set_if};
 use crate::reference::References;
 use crate::scope::RowLock;
-use crate::transfers::TransferRisk;
-use crate::transfers::queries::{self, RiskRules};
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
 /// A digital asset to create, with its first locations.
@@ -56,40 +60,6 @@ pub struct AssetPatch {
     pub discovered_via: Option<Option<String>>,
     pub metadata: Option<Option<Json>>,
 }
-
-/// Which assets to list.
-#[derive(Debug, Clone, Default)]
-pub struct AssetFilter {
-    pub asset_type: Option<AssetType>,
-    pub contains_personal_data: Option<bool>,
-    pub primary_hosting_country_id: Option<String>,
-    /// Only assets whose transfer risk (the worst over their active locations) is this one.
-    pub transfer_risk: Option<AssetRiskFilter>,
-}
-
-/// A transfer risk to match, with the rules that compute it.
-#[derive(Debug, Clone)]
-pub struct AssetRiskFilter {
-    pub risk: TransferRisk,
-    pub rules: Arc<RiskRules>,
-}
-
-/// Where a page starts: after the asset with this name and id (the list's order).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssetCursor {
-    pub name: String,
-    pub id: String,
-}
-
-/// One page of assets.
-#[derive(Debug, Clone)]
-pub struct AssetPage {
-    pub assets: Vec<Model>,
-    pub has_next_page: bool,
-}
-
-/// Largest page.
-pub const MAX_PAGE: u64 = 100;
 
 /// Validates the asset's own optional fields (shared by create and update).
 fn check_texts(
@@ -199,7 +169,7 @@ pub async fn get(
 }
 
 /// Assets as lists show them: without `metadata` (see [`crate::metadata`]).
-fn lean(select: Select<Entity>, db: &impl ConnectionTrait) -> Select<Entity> {
+pub(crate) fn lean(select: Select<Entity>, db: &impl ConnectionTrait) -> Select<Entity> {
     crate::metadata::without(select, Column::Metadata, db.get_database_backend())
 }
 
@@ -230,74 +200,6 @@ pub(crate) async fn by_ids_locked(
         .lock_shared()
         .all(db)
         .await?)
-}
-
-/// The tenant's assets matching `filter`, unordered.
-fn matching(tenant: &Tenant, filter: &AssetFilter) -> Select<Entity> {
-    let mut select = scope::find::<Entity>(tenant);
-    if let Some(t) = filter.asset_type {
-        select = select.filter(Column::Type.eq(t));
-    }
-    if let Some(p) = filter.contains_personal_data {
-        select = select.filter(Column::ContainsPersonalData.eq(p));
-    }
-    if let Some(c) = &filter.primary_hosting_country_id {
-        select = select.filter(Column::PrimaryHostingCountryId.eq(c.as_str()));
-    }
-    if let Some(r) = &filter.transfer_risk {
-        select = select.filter(queries::asset_risk_is(tenant, &r.rules, r.risk));
-    }
-    select
-}
-
-/// A page of the tenant's assets matching `filter`, by name then id.
-#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
-pub async fn list(
-    db: &impl ConnectionTrait,
-    tenant: &Tenant,
-    filter: &AssetFilter,
-    first: u64,
-    after: Option<&AssetCursor>,
-) -> Result<AssetPage, ServiceError> {
-    if !(1..=MAX_PAGE).contains(&first) {
-        return Err(ServiceError::bad_input(
-            "first",
-            format!("first must be 1 to {MAX_PAGE}"),
-        ));
-    }
-    let mut select = lean(matching(tenant, filter), db);
-    if let Some(c) = after {
-        // A row comparison, which the (organization_id, name, id) index answers directly.
-        select = select.filter(
-            Expr::tuple([Expr::col(Column::Name), Expr::col(Column::Id)]).gt(Expr::tuple([
-                Expr::val(c.name.as_str()),
-                Expr::val(c.id.as_str()),
-            ])),
-        );
-    }
-    let mut assets = select
-        .order_by_asc(Column::Name)
-        .order_by_asc(Column::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    let has_next_page = assets.len() as u64 > first;
-    assets.truncate(first as usize);
-    Ok(AssetPage {
-        assets,
-        has_next_page,
-    })
-}
-
-/// How many of the tenant's assets match `filter` (asked for apart from the page, so that a
-/// client that does not show the total does not pay for it).
-#[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
-pub async fn count(
-    db: &impl ConnectionTrait,
-    tenant: &Tenant,
-    filter: &AssetFilter,
-) -> Result<u64, ServiceError> {
-    Ok(matching(tenant, filter).count(db).await?)
 }
 
 /// Changes one of the tenant's assets.
