@@ -294,7 +294,7 @@ async fn hold_until_sent(mut resp: Response, slot: Slot) -> Response {
 
 /// Authenticates, waits for a slot (bounded by the deadline), and checks that the token's
 /// organization exists; the error is the answer to send.
-async fn admit_tenant(
+pub(super) async fn admit_tenant(
     req: &Request,
     state: &Arc<AppState>,
     deadline: Instant,

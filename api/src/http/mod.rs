@@ -3,6 +3,7 @@
 
 mod apq;
 mod cors;
+mod export;
 pub mod graphiql;
 mod graphql;
 
@@ -77,6 +78,8 @@ pub fn routes(state: Arc<AppState>, origins: &CorsOrigins) -> impl Endpoint + 's
                 // Answers are per tenant and per token: no shared cache may keep them.
                 .with(SetHeader::new().overriding(header::CACHE_CONTROL, "no-store")),
         )
+        .at("/export/digital-assets.csv", get(export::csv))
+        .at("/export/digital-assets.json", get(export::json))
         .nest("/graphiql", graphiql::assets())
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))

@@ -303,6 +303,35 @@ pub async fn for_assets(
         .await?)
 }
 
+/// One of the tenant's assets' active locations after `after` (`created_at`, id), oldest first,
+/// at most `limit`: how an export reads an asset with very many locations a part at a time.
+pub async fn active_page(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    asset_id: &str,
+    after: Option<&Model>,
+    limit: u64,
+) -> Result<Vec<Model>, ServiceError> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let mut select = lean(scope::find::<Entity>(tenant), db)
+        .filter(Column::DigitalAssetId.eq(asset_id))
+        .filter(Column::IsActive.eq(true));
+    if let Some(last) = after {
+        select = select.filter(
+            Expr::tuple([Expr::col(Column::CreatedAt), Expr::col(Column::Id)]).gt(Expr::tuple([
+                Expr::val(last.created_at),
+                Expr::val(last.id.as_str()),
+            ])),
+        );
+    }
+    Ok(select
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
 /// The tenant's locations in a country, oldest first; `is_active` filters when given.
 pub async fn by_country(
     db: &impl ConnectionTrait,

@@ -24,6 +24,7 @@ mod api_admin;
 mod api_assets;
 mod api_concurrency;
 mod api_connections;
+mod api_export;
 mod api_graphql_http;
 mod api_history;
 mod api_http;

@@ -281,6 +281,24 @@ impl Api {
         )
     }
 
+    /// A GET with a bearer token: status, headers and body.
+    pub async fn get_with_token(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the api answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.unwrap_or_default())
+    }
+
     /// SQL statements the server has run so far (from /metrics).
     pub async fn statements(&self) -> u64 {
         let (_, text) = self.get("/metrics").await;

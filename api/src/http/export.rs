@@ -1,0 +1,582 @@
+//! `GET /export/digital-assets.csv` and `.json`: the organization's inventory as a file for its
+//! Article 30 record, one row per asset and active processing location (an asset without one has
+//! a row with the location's columns empty), with the country's GDPR status, the transfer
+//! assessment, the owners and the linked activities.
+//!
+//! The filter is `digitalAssets`'s, as query parameters (lists comma-separated: `types=CRM,API`);
+//! an unknown parameter is refused, so that a typo never exports more than was asked. Rows are
+//! read in keyset batches of [`BATCH`] assets (by name, then id) and written to the client batch by
+//! batch, so memory stays flat however large the organization; an asset with very many locations
+//! is read [`LOCATIONS_PER_READ`] locations at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::Utc;
+use entity::{asset_processing_locations as locations, digital_assets};
+use futures_util::stream;
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::{Deserialize, Serialize};
+use service::assets::{self, AssetFilter, AssetOrder, AssetRiskFilter, Page};
+use service::reference_cache::ReferenceData;
+use service::transfers::{
+    self, Destination, DestinationStatus, Mechanism, TransferRisk, queries as transfer_queries,
+};
+use service::{ServiceError, Tenant, activities, locations as location_service, reference};
+
+use super::graphql::admit_tenant;
+use super::{AppState, graphql_error};
+use crate::admission::Slot;
+use crate::error::code;
+
+/// Assets read per batch.
+const BATCH: u64 = 100;
+/// Locations one read may bring back for a batch; past it, the batch's assets are read one at a
+/// time, their locations [`LOCATIONS_PER_READ`] at a time.
+const LOCATIONS_PER_BATCH: u64 = 5_000;
+const LOCATIONS_PER_READ: u64 = 1_000;
+
+/// One row of the export: the documented columns, in order.
+#[derive(Debug, Serialize, Default, Clone)]
+struct Row {
+    asset_id: String,
+    asset_name: String,
+    asset_type: String,
+    asset_description: String,
+    asset_url: String,
+    contains_personal_data: bool,
+    integration_status: String,
+    technical_owner: String,
+    business_owner: String,
+    activities: String,
+    location_id: String,
+    location_service: String,
+    country_code: String,
+    country_name: String,
+    country_status: String,
+    location_role: String,
+    purpose: String,
+    transfer_mechanism: String,
+    transfer_risk: String,
+    legal_basis: String,
+    transfer_reasons: String,
+    transfer_explanation: String,
+    asset_updated_at: String,
+}
+
+/// The query parameters: `digitalAssets`'s filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Params {
+    search: Option<String>,
+    #[serde(rename = "type")]
+    asset_type: Option<String>,
+    types: Option<String>,
+    integration_statuses: Option<String>,
+    contains_personal_data: Option<bool>,
+    primary_hosting_country_id: Option<String>,
+    processing_country_id: Option<String>,
+    activity_id: Option<String>,
+    owner_id: Option<String>,
+    updated_since: Option<String>,
+    transfer_risk: Option<String>,
+}
+
+/// The file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+#[handler]
+pub(crate) async fn csv(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
+    export(req, state, Format::Csv).await
+}
+
+#[handler]
+pub(crate) async fn json(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
+    export(req, state, Format::Json).await
+}
+
+fn bad_input(message: &str) -> Response {
+    graphql_error(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, message)
+}
+
+async fn export(req: &Request, state: &Arc<AppState>, format: Format) -> Response {
+    let params: Params = match req.params() {
+        Ok(p) => p,
+        Err(e) => return bad_input(&format!("the query parameters are not a filter: {e}")),
+    };
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let (tenant, slot) = match admit_tenant(req, state, deadline).await {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let prepared = async {
+        let filter = filter(params, state).await?;
+        let reference = state.reference.get(&state.db).await?;
+        let headquarters = transfer_queries::headquarters_country_id(&state.db, &tenant)
+            .await?
+            .and_then(|id| reference.country(&id))
+            .filter(|c| DestinationStatus::of(c) != DestinationStatus::Eea)
+            .map(|c| c.name.clone());
+        Ok::<_, ServiceError>(Export {
+            state: state.clone(),
+            tenant,
+            filter,
+            reference,
+            headquarters,
+            cursor: None,
+            rows_written: 0,
+            finished: false,
+            _slot: slot,
+        })
+    };
+    let export = match prepared.await {
+        Ok(e) => e,
+        Err(ServiceError::BadInput { message, .. }) => return bad_input(&message),
+        Err(e) => {
+            let error = crate::error::to_graphql(e);
+            return graphql_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL_SERVER_ERROR,
+                &error.message,
+            );
+        }
+    };
+    let date = Utc::now().format("%Y-%m-%d");
+    let (content_type, extension) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Json => ("application/json", "json"),
+    };
+    let body = stream::unfold(Some(export), move |state| async move {
+        let mut export = state?;
+        match export.next_chunk(format).await {
+            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), Some(export))),
+            Ok(None) => None,
+            Err(e) => {
+                // Headers are sent: the only way left to say it failed is to end the body short.
+                tracing::error!(error = %e, rows = export.rows_written, "the export failed");
+                Some((Err(std::io::Error::other("the export failed")), None))
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type(content_type)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"digital-assets-{date}.{extension}\""),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from_bytes_stream(body))
+}
+
+/// The service's filter from the parameters, validated as `digitalAssets` validates it.
+async fn filter(params: Params, state: &Arc<AppState>) -> Result<AssetFilter, ServiceError> {
+    fn parse<T: Copy>(
+        field: &str,
+        text: &str,
+        values: impl Iterator<Item = T>,
+        name: impl Fn(T) -> String,
+    ) -> Result<T, ServiceError> {
+        let mut values = values;
+        values.find(|v| name(*v) == text).ok_or_else(|| {
+            ServiceError::bad_input(field, format!("{field}: `{text}` is not one of its values"))
+        })
+    }
+    fn list<T: Copy>(
+        field: &str,
+        text: Option<&str>,
+        values: impl Iterator<Item = T> + Clone,
+        name: impl Fn(T) -> String + Copy,
+    ) -> Result<Vec<T>, ServiceError> {
+        let Some(text) = text else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.len() > 20 {
+            return Err(ServiceError::bad_input(
+                field,
+                format!("{field} takes at most 20 values"),
+            ));
+        }
+        items
+            .into_iter()
+            .map(|t| parse(field, t, values.clone(), name))
+            .collect()
+    }
+    use entity::sea_orm_active_enums::{AssetType, IntegrationStatus};
+    use sea_orm::Iterable;
+    let enum_name = |v: String| screaming(&v);
+    let asset_type = params
+        .asset_type
+        .as_deref()
+        .map(|t| {
+            parse("type", t, AssetType::iter(), |v| {
+                enum_name(format!("{v:?}"))
+            })
+        })
+        .transpose()?;
+    let types = list("types", params.types.as_deref(), AssetType::iter(), |v| {
+        screaming(&format!("{v:?}"))
+    })?;
+    let integration_statuses = list(
+        "integrationStatuses",
+        params.integration_statuses.as_deref(),
+        IntegrationStatus::iter(),
+        |v| screaming(&format!("{v:?}")),
+    )?;
+    let updated_since = params
+        .updated_since
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t).map_err(|_| {
+                ServiceError::bad_input("updatedSince", "updatedSince must be an RFC 3339 time")
+            })
+        })
+        .transpose()?;
+    let risks = [
+        TransferRisk::None,
+        TransferRisk::Low,
+        TransferRisk::Medium,
+        TransferRisk::High,
+        TransferRisk::Critical,
+    ];
+    let transfer_risk = match params.transfer_risk.as_deref() {
+        None => None,
+        Some(text) => {
+            let risk = parse("transferRisk", text, risks.into_iter(), |r| {
+                screaming(&format!("{r:?}"))
+            })?;
+            let rules = state.reference.get(&state.db).await?.risk_rules();
+            Some(AssetRiskFilter { risk, rules })
+        }
+    };
+    AssetFilter {
+        search: params.search,
+        asset_type,
+        types,
+        integration_statuses,
+        contains_personal_data: params.contains_personal_data,
+        primary_hosting_country_id: params.primary_hosting_country_id,
+        processing_country_id: params.processing_country_id,
+        activity_id: params.activity_id,
+        owner_id: params.owner_id,
+        updated_since,
+        transfer_risk,
+    }
+    .checked()
+}
+
+/// `NoPersonalData` → `NO_PERSONAL_DATA` (the GraphQL enums' spelling).
+fn screaming(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(ch.to_uppercase());
+    }
+    out
+}
+
+/// The state of one export between batches.
+struct Export {
+    state: Arc<AppState>,
+    tenant: Tenant,
+    filter: AssetFilter,
+    reference: Arc<ReferenceData>,
+    headquarters: Option<String>,
+    cursor: Option<assets::AssetCursor>,
+    rows_written: u64,
+    finished: bool,
+    /// The admission slot, held until the last batch is written (or the client goes away).
+    _slot: Slot,
+}
+
+impl Export {
+    /// The next part of the file: the header and the first batch, then one batch each; `None`
+    /// once the last is written.
+    async fn next_chunk(&mut self, format: Format) -> Result<Option<Bytes>, ServiceError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let first = self.cursor.is_none() && self.rows_written == 0;
+        let page = assets::list(
+            &self.state.db,
+            &self.tenant,
+            &self.filter,
+            AssetOrder::default(),
+            &Page::First(BATCH, self.cursor.clone()),
+        )
+        .await?;
+        let rows = self.rows(&page.assets).await?;
+        self.finished = !page.has_next_page;
+        if let Some(last) = page.assets.last() {
+            self.cursor = Some(assets::AssetCursor {
+                key: AssetOrder::default().key_of(last),
+                id: last.id.clone(),
+            });
+        }
+        let mut out = Vec::with_capacity(rows.len() * 256);
+        match format {
+            Format::Csv => {
+                let mut writer = ::csv::WriterBuilder::new()
+                    .has_headers(first)
+                    .from_writer(&mut out);
+                if first && rows.is_empty() {
+                    writer.serialize(Row::default()).ok();
+                    // Only the header: the empty row was for it.
+                    writer.flush().ok();
+                    drop(writer);
+                    if let Some(end) = out.iter().position(|b| *b == b'\n') {
+                        out.truncate(end + 1);
+                    }
+                } else {
+                    for row in &rows {
+                        writer.serialize(row.for_spreadsheets()).map_err(|e| {
+                            ServiceError::Internal(sea_orm::DbErr::Custom(e.to_string()))
+                        })?;
+                    }
+                    writer.flush().map_err(|e| {
+                        ServiceError::Internal(sea_orm::DbErr::Custom(e.to_string()))
+                    })?;
+                }
+            }
+            Format::Json => {
+                if first {
+                    out.push(b'[');
+                }
+                for row in &rows {
+                    if self.rows_written > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'\n');
+                    serde_json::to_writer(&mut out, row).map_err(|e| {
+                        ServiceError::Internal(sea_orm::DbErr::Custom(e.to_string()))
+                    })?;
+                    self.rows_written += 1;
+                }
+                if self.finished {
+                    out.extend_from_slice(b"\n]\n");
+                }
+            }
+        }
+        if format == Format::Csv {
+            self.rows_written += rows.len() as u64;
+        }
+        Ok(Some(Bytes::from(out)))
+    }
+
+    /// The rows of a batch of assets, in the batch's order, each asset's locations oldest first.
+    async fn rows(&self, batch: &[digital_assets::Model]) -> Result<Vec<Row>, ServiceError> {
+        let (db, tenant) = (&self.state.db, &self.tenant);
+        let ids: Vec<String> = batch.iter().map(|a| a.id.clone()).collect();
+        let mut by_asset: HashMap<String, Vec<locations::Model>> = HashMap::new();
+        let all =
+            location_service::for_assets(db, tenant, &ids, false, Some(LOCATIONS_PER_BATCH + 1))
+                .await?;
+        let one_at_a_time = all.len() as u64 > LOCATIONS_PER_BATCH;
+        if !one_at_a_time {
+            for l in all {
+                by_asset
+                    .entry(l.digital_asset_id.clone())
+                    .or_default()
+                    .push(l);
+            }
+        }
+        let mut activity_names: HashMap<String, Vec<String>> = HashMap::new();
+        for (asset, activity) in activities::activities_for_assets(db, tenant, &ids, None).await? {
+            activity_names.entry(asset).or_default().push(activity.name);
+        }
+        let owner_ids: Vec<String> = batch
+            .iter()
+            .flat_map(|a| [a.technical_owner_id.clone(), a.business_owner_id.clone()])
+            .flatten()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let owners: HashMap<String, String> = reference::users_by_ids(db, tenant, &owner_ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), format!("{} <{}>", u.name, u.email)))
+            .collect();
+        let mut rows = Vec::new();
+        for asset in batch {
+            let base = self.asset_row(asset, &owners, &activity_names);
+            let mut wrote = false;
+            if one_at_a_time {
+                let mut after: Option<locations::Model> = None;
+                loop {
+                    let part = location_service::active_page(
+                        db,
+                        tenant,
+                        &asset.id,
+                        after.as_ref(),
+                        LOCATIONS_PER_READ,
+                    )
+                    .await?;
+                    let purposes = self.purposes(&part).await?;
+                    for l in &part {
+                        rows.push(self.location_row(&base, asset, l, &purposes)?);
+                        wrote = true;
+                    }
+                    if (part.len() as u64) < LOCATIONS_PER_READ {
+                        break;
+                    }
+                    after = part.into_iter().last();
+                }
+            } else if let Some(list) = by_asset.get(asset.id.as_str()) {
+                let purposes = self.purposes(list).await?;
+                for l in list {
+                    rows.push(self.location_row(&base, asset, l, &purposes)?);
+                    wrote = true;
+                }
+            }
+            if !wrote {
+                rows.push(base);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The names of the purposes `list` refers to, by id (one statement).
+    async fn purposes(
+        &self,
+        list: &[locations::Model],
+    ) -> Result<HashMap<String, String>, ServiceError> {
+        let ids: Vec<String> = list
+            .iter()
+            .filter_map(|l| l.purpose_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(
+            reference::purposes_by_ids(&self.state.db, &self.tenant, &ids)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect(),
+        )
+    }
+
+    fn asset_row(
+        &self,
+        asset: &digital_assets::Model,
+        owners: &HashMap<String, String>,
+        activity_names: &HashMap<String, Vec<String>>,
+    ) -> Row {
+        let owner = |id: &Option<String>| {
+            id.as_ref()
+                .and_then(|id| owners.get(id).cloned())
+                .unwrap_or_default()
+        };
+        Row {
+            asset_id: asset.id.clone(),
+            asset_name: asset.name.clone(),
+            asset_type: screaming(&format!("{:?}", asset.r#type)),
+            asset_description: asset.description.clone().unwrap_or_default(),
+            asset_url: asset.url.clone().unwrap_or_default(),
+            contains_personal_data: asset.contains_personal_data,
+            integration_status: screaming(&format!("{:?}", asset.integration_status)),
+            technical_owner: owner(&asset.technical_owner_id),
+            business_owner: owner(&asset.business_owner_id),
+            activities: activity_names
+                .get(&asset.id)
+                .map(|names| names.join("; "))
+                .unwrap_or_default(),
+            asset_updated_at: asset.updated_at.to_rfc3339(),
+            ..Row::default()
+        }
+    }
+
+    fn location_row(
+        &self,
+        base: &Row,
+        asset: &digital_assets::Model,
+        location: &locations::Model,
+        purposes: &HashMap<String, String>,
+    ) -> Result<Row, ServiceError> {
+        let country = self
+            .reference
+            .country(&location.country_id)
+            .ok_or(ServiceError::NotFound("country"))?;
+        let mechanism = location
+            .transfer_mechanism_id
+            .as_ref()
+            .and_then(|id| self.reference.mechanism(id));
+        let assessment = transfers::assess(&transfers::Transfer {
+            destination: Destination::of(&country),
+            mechanism: Mechanism::of(mechanism.as_deref()),
+            contains_personal_data: asset.contains_personal_data,
+            headquarters_outside_eea: self.headquarters.as_deref(),
+        });
+        // The purpose record's name, else the purpose in words.
+        let purpose = location
+            .purpose_id
+            .as_ref()
+            .and_then(|id| purposes.get(id).cloned())
+            .or_else(|| location.purpose_text.clone())
+            .unwrap_or_default();
+        Ok(Row {
+            location_id: location.id.clone(),
+            location_service: location.service.clone(),
+            country_code: country.iso_code.clone(),
+            country_name: country.name.clone(),
+            country_status: screaming(&format!("{:?}", DestinationStatus::of(&country))),
+            location_role: screaming(&format!("{:?}", location.location_role)),
+            purpose,
+            transfer_mechanism: mechanism.map(|m| m.code.clone()).unwrap_or_default(),
+            transfer_risk: screaming(&format!("{:?}", assessment.risk)),
+            legal_basis: assessment.legal_basis.unwrap_or_default(),
+            transfer_reasons: assessment
+                .reasons
+                .iter()
+                .map(|r| screaming(&format!("{r:?}")))
+                .collect::<Vec<_>>()
+                .join("; "),
+            transfer_explanation: assessment.explanation,
+            ..base.clone()
+        })
+    }
+}
+
+impl Row {
+    /// The row with every text that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`,
+    /// tab, carriage return first) prefixed with `'`: a CSV export is opened in spreadsheets, and
+    /// a name another user typed must not run there (OWASP "CSV injection"). JSON keeps the text.
+    fn for_spreadsheets(&self) -> Row {
+        fn safe(text: &str) -> String {
+            match text.chars().next() {
+                Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+                _ => text.to_owned(),
+            }
+        }
+        Row {
+            asset_id: safe(&self.asset_id),
+            asset_name: safe(&self.asset_name),
+            asset_description: safe(&self.asset_description),
+            asset_url: safe(&self.asset_url),
+            technical_owner: safe(&self.technical_owner),
+            business_owner: safe(&self.business_owner),
+            activities: safe(&self.activities),
+            location_id: safe(&self.location_id),
+            location_service: safe(&self.location_service),
+            purpose: safe(&self.purpose),
+            ..self.clone()
+        }
+    }
+}
