@@ -194,7 +194,7 @@ impl ActivityQuery {
             .await
             .gql()?;
         charge_list(ctx, list.len())?;
-        Ok(list.into_iter().map(DataProcessingActivity).collect())
+        Ok(list.into_iter().map(DataProcessingActivity::from).collect())
     }
 
     /// The organization's data-processing activities, by name.
@@ -205,7 +205,7 @@ impl ActivityQuery {
     ) -> Result<Vec<DataProcessingActivity>> {
         let list = activities::list(db(ctx)?, tenant(ctx)?).await.gql()?;
         charge_list(ctx, list.len())?;
-        Ok(list.into_iter().map(DataProcessingActivity).collect())
+        Ok(list.into_iter().map(DataProcessingActivity::from).collect())
     }
 }
 
@@ -220,7 +220,7 @@ impl ReferenceQuery {
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
         let list = reference::countries(db(ctx)?).await.gql()?;
         charge_list(ctx, list.len())?;
-        Ok(list.into_iter().map(|c| Country(c.into())).collect())
+        Ok(list.into_iter().map(|c| Country::from(&c)).collect())
     }
 
     /// Every GDPR Chapter V transfer mechanism.
@@ -230,7 +230,7 @@ impl ReferenceQuery {
         charge_list(ctx, list.len())?;
         Ok(list
             .into_iter()
-            .map(|m| TransferMechanism(m.into()))
+            .map(|m| TransferMechanism::from(&m))
             .collect())
     }
 }

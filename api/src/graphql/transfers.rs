@@ -236,7 +236,7 @@ struct SummaryMechanisms {
 impl CountryTransferSummary {
     /// The destination country.
     async fn country(&self) -> Country {
-        Country(self.country.clone())
+        Country::from(self.country.clone())
     }
     /// Assets with an active location there.
     async fn assets(&self) -> i32 {
@@ -296,7 +296,7 @@ impl CountryTransferSummary {
         }
         list.sort_by(|a, b| a.code.cmp(&b.code));
         charge_list(ctx, list.len())?;
-        Ok(list.into_iter().map(TransferMechanism).collect())
+        Ok(list.into_iter().map(TransferMechanism::from).collect())
     }
 }
 
