@@ -325,12 +325,12 @@ impl ChangeLogConnection {
     }
     /// Where the page is in the log.
     async fn page_info(&self) -> PageInfo {
-        PageInfo {
-            has_next_page: self.has_next_page,
-            has_previous_page: self.has_previous_page,
-            start_cursor: self.nodes.first().map(Self::cursor),
-            end_cursor: self.nodes.last().map(Self::cursor),
-        }
+        PageInfo::of(
+            &self.nodes,
+            self.has_next_page,
+            self.has_previous_page,
+            Self::cursor,
+        )
     }
 }
 

@@ -168,15 +168,12 @@ impl CrossBorderTransferConnection {
     }
     /// Where the page is in the list.
     async fn page_info(&self) -> PageInfo {
-        let end = |node: Option<&(transfers::TransferRisk, AssetProcessingLocation)>| {
-            node.map(|(risk, n)| cursor(*risk, &n.0.id))
-        };
-        PageInfo {
-            has_next_page: self.has_next_page,
-            has_previous_page: self.has_previous_page,
-            start_cursor: end(self.nodes.first()),
-            end_cursor: end(self.nodes.last()),
-        }
+        PageInfo::of(
+            &self.nodes,
+            self.has_next_page,
+            self.has_previous_page,
+            |(risk, n)| cursor(*risk, &n.0.id),
+        )
     }
     /// Locations matching the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {

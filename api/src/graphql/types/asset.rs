@@ -58,14 +58,7 @@ impl DigitalAsset {
     }
     /// The user responsible for the system.
     async fn technical_owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = &self.0.technical_owner_id else {
-            return Ok(None);
-        };
-        Ok(Loaders::of(ctx)?
-            .users
-            .load_one(id.clone())
-            .await?
-            .map(User::from))
+        user(ctx, self.0.technical_owner_id.as_ref()).await
     }
     /// Id of the user accountable for the data.
     async fn business_owner_id(&self) -> Option<ID> {
@@ -73,14 +66,7 @@ impl DigitalAsset {
     }
     /// The user accountable for the data.
     async fn business_owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = &self.0.business_owner_id else {
-            return Ok(None);
-        };
-        Ok(Loaders::of(ctx)?
-            .users
-            .load_one(id.clone())
-            .await?
-            .map(User::from))
+        user(ctx, self.0.business_owner_id.as_ref()).await
     }
     /// Whether the asset holds or processes personal data.
     async fn contains_personal_data(&self) -> bool {
@@ -198,4 +184,16 @@ impl DigitalAsset {
         charge_list(ctx, list.len())?;
         Ok(list.into_iter().map(DataProcessingActivity::from).collect())
     }
+}
+
+/// The organization's user `id` (batched with the request's other users), if any.
+async fn user(ctx: &Context<'_>, id: Option<&String>) -> Result<Option<User>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(Loaders::of(ctx)?
+        .users
+        .load_one(id.clone())
+        .await?
+        .map(User::from))
 }

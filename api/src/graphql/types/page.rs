@@ -118,12 +118,12 @@ impl DigitalAssetConnection {
     }
     /// Where the page is in the list.
     async fn page_info(&self) -> PageInfo {
-        PageInfo {
-            has_next_page: self.has_next_page,
-            has_previous_page: self.has_previous_page,
-            start_cursor: self.nodes.first().map(|n| self.cursor(n)),
-            end_cursor: self.nodes.last().map(|n| self.cursor(n)),
-        }
+        PageInfo::of(
+            &self.nodes,
+            self.has_next_page,
+            self.has_previous_page,
+            |n| self.cursor(n),
+        )
     }
     /// Assets matching the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
@@ -158,4 +158,21 @@ pub struct PageInfo {
     pub start_cursor: Option<String>,
     /// Cursor of the page's last item.
     pub end_cursor: Option<String>,
+}
+
+impl PageInfo {
+    /// The page info of `nodes`, their cursors made by `cursor`.
+    pub fn of<T>(
+        nodes: &[T],
+        has_next_page: bool,
+        has_previous_page: bool,
+        cursor: impl Fn(&T) -> String,
+    ) -> Self {
+        Self {
+            has_next_page,
+            has_previous_page,
+            start_cursor: nodes.first().map(&cursor),
+            end_cursor: nodes.last().map(&cursor),
+        }
+    }
 }
