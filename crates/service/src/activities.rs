@@ -16,6 +16,7 @@ use crate::scope::RowLock;
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 
 /// The tenant's activities, by name.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn list(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<Model>, ServiceError> {
     Ok(scope::find::<Entity>(tenant)
         .order_by_asc(Column::Name)
@@ -25,6 +26,7 @@ pub async fn list(db: &impl ConnectionTrait, tenant: &Tenant) -> Result<Vec<Mode
 }
 
 /// One of the tenant's activities, or NOT_FOUND.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn get(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -36,6 +38,7 @@ pub async fn get(
 /// Locks the activity (FOR UPDATE: every change of its links goes one at a time, so a sync
 /// replaces exactly what the previous change left) and the asset (FOR SHARE: it cannot be
 /// deleted meanwhile); NOT_FOUND unless both are the tenant's.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn lock_both(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -66,6 +69,7 @@ pub async fn link<C: ConnectionTrait + TransactionTrait>(
 
 /// The link between an activity and an asset, if there is one (read under the activity's lock,
 /// so it stays true until the transaction ends).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn link_between(
     db: &impl ConnectionTrait,
     activity_id: &str,
@@ -148,6 +152,7 @@ pub async fn sync<C: ConnectionTrait + TransactionTrait>(
 
 /// Links the activity to each of `asset_ids` (none linked yet: the caller holds the activity's
 /// lock and read its links) and logs each link.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn insert_links(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -181,6 +186,7 @@ async fn insert_links(
 }
 
 /// Removes `links` (read under the activity's lock) and logs each.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn delete_links(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -205,6 +211,7 @@ async fn delete_links(
 }
 
 /// The assets linked to one of the tenant's activities, by name.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn assets_for_activity(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -226,6 +233,7 @@ pub async fn assets_for_activity(
 }
 
 /// The activities one of the tenant's assets is linked to, by name.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn activities_for_asset(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -244,6 +252,7 @@ pub async fn activities_for_asset(
 /// For each of `asset_ids`, the tenant's activities it is linked to, as (asset id, activity)
 /// pairs by activity name: one statement for any number of assets; at most `limit` pairs when
 /// given.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn activities_for_assets(
     db: &impl ConnectionTrait,
     tenant: &Tenant,

@@ -17,6 +17,7 @@ pub const SLUG: &str = "acme-demo";
 
 /// The demo tenant: created when the database holds no organization, found again when it is
 /// the demo database; `None` for a database with other organizations.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ensure<C: ConnectionTrait + TransactionTrait>(
     db: &C,
 ) -> Result<Option<Tenant>, ServiceError> {
@@ -43,6 +44,7 @@ pub async fn ensure<C: ConnectionTrait + TransactionTrait>(
     Ok(Some(tenant))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 async fn seed<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Tenant, ServiceError> {
     let now = time::now();
     let org_id = new_id();

@@ -250,6 +250,7 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// Writes `changes` as the tenant's, by its user, in its request (one statement per
 /// [`ROWS_PER_STATEMENT`]; none when `changes` is empty).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub(crate) async fn record(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -266,6 +267,7 @@ pub(crate) async fn record(
     insert(db, tenant, changes).await
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn insert(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -393,12 +395,19 @@ pub async fn list(
     })
 }
 
+/// An entry's id, `changes` and `snapshot`.
+pub type EntryDetails = (String, Option<Json>, Option<Json>);
+
+/// An asset's id, who created it and who last changed it.
+pub type AssetAuthors = (String, Option<String>, Option<String>);
+
 /// The `changes` and `snapshot` of the tenant's entries among `ids`, as (id, changes, snapshot).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn details(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     ids: &[String],
-) -> Result<Vec<(String, Option<Json>, Option<Json>)>, ServiceError> {
+) -> Result<Vec<EntryDetails>, ServiceError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -416,11 +425,12 @@ pub async fn details(
 /// lookups per asset however long its history. An asset created before the log existed has no
 /// creator; the last editor is the author of the newest entry about the asset itself (not its
 /// locations or links), as `updatedAt` is the time of the asset's own last change.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn authors(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     asset_ids: &[String],
-) -> Result<Vec<(String, Option<String>, Option<String>)>, ServiceError> {
+) -> Result<Vec<AssetAuthors>, ServiceError> {
     use entity::digital_assets;
     use sea_orm::sea_query::{Alias, Order, Query, SubQueryStatement};
     if asset_ids.is_empty() {

@@ -30,6 +30,7 @@ pub fn new_id() -> String {
 /// IMMEDIATE`): a deferred transaction that read first and then writes fails with "database is
 /// locked" when another writer went ahead, instead of waiting its turn. On PostgreSQL the rows a
 /// write decides on are locked with [`scope::get_locked`].
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn begin_write<C>(db: &C) -> Result<C::Transaction, ServiceError>
 where
     C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait,

@@ -206,6 +206,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
 
 /// Applies `change` to `current` (locked) and logs it as `action`; when it would change
 /// nothing, writes nothing (not even `updatedAt`) and returns `current`.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn save_logged(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -261,6 +262,7 @@ fn lean(select: sea_orm::Select<Entity>, db: &impl ConnectionTrait) -> sea_orm::
 }
 
 /// One of the tenant's locations.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn get(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -271,6 +273,7 @@ pub async fn get(
 
 /// The locations of one of the tenant's assets, oldest first; NOT_FOUND for an asset that is
 /// not the tenant's.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn for_asset(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -283,6 +286,7 @@ pub async fn for_asset(
 
 /// The locations of the tenant's assets among `asset_ids`, oldest first; at most `limit` rows
 /// when given (a caller with a budget asks for one more than it can take, to know it overran).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn for_assets(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -305,6 +309,7 @@ pub async fn for_assets(
 
 /// One of the tenant's assets' active locations after `after` (`created_at`, id), oldest first,
 /// at most `limit`: how an export reads an asset with very many locations a part at a time.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn active_page(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -333,6 +338,7 @@ pub async fn active_page(
 }
 
 /// The tenant's locations in a country, oldest first; `is_active` filters when given.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn by_country(
     db: &impl ConnectionTrait,
     tenant: &Tenant,

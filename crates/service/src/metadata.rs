@@ -55,6 +55,7 @@ pub enum Owner {
 }
 
 /// The `metadata` of the tenant's assets (or locations) among `ids`, as (id, document).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn of(
     db: &impl ConnectionTrait,
     tenant: &Tenant,

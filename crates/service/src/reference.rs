@@ -10,6 +10,7 @@ use crate::batch::padded;
 use crate::{ServiceError, Tenant, scope};
 
 /// Every active country, by name.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn countries(db: &impl ConnectionTrait) -> Result<Vec<countries::Model>, ServiceError> {
     Ok(countries::Entity::find()
         .filter(countries::Column::IsActive.eq(true))
@@ -19,6 +20,7 @@ pub async fn countries(db: &impl ConnectionTrait) -> Result<Vec<countries::Model
 }
 
 /// Every active transfer mechanism, adequacy first, then safeguards, then derogations.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn transfer_mechanisms(
     db: &impl ConnectionTrait,
 ) -> Result<Vec<transfer_mechanisms::Model>, ServiceError> {
@@ -32,6 +34,7 @@ pub async fn transfer_mechanisms(
 }
 
 /// Whether the organization exists (a token's `org_id` may name one that does not).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn organization_exists(
     db: &impl ConnectionTrait,
     id: &str,
@@ -46,6 +49,7 @@ pub async fn organization_exists(
         .is_some())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn countries_by_ids(
     db: &impl ConnectionTrait,
     ids: &[String],
@@ -56,6 +60,7 @@ pub async fn countries_by_ids(
         .await?)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn transfer_mechanisms_by_ids(
     db: &impl ConnectionTrait,
     ids: &[String],
@@ -67,6 +72,7 @@ pub async fn transfer_mechanisms_by_ids(
 }
 
 /// The tenant's users among `ids`.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn users_by_ids(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -79,6 +85,7 @@ pub async fn users_by_ids(
 }
 
 /// The tenant's purposes among `ids`.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn purposes_by_ids(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -141,6 +148,7 @@ impl References {
 
 /// BAD_USER_INPUT naming the first of `refs` that `select` (already scoped where it must be)
 /// does not find by `id`; one query, none when `refs` is empty.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn check_ids<E: EntityTrait>(
     db: &impl ConnectionTrait,
     select: sea_orm::Select<E>,
@@ -167,6 +175,7 @@ fn unique(refs: &[(String, String)]) -> Vec<String> {
     set.into_iter().cloned().collect()
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 async fn ids_in<E: EntityTrait>(
     select: sea_orm::Select<E>,
     db: &impl ConnectionTrait,

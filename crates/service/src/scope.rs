@@ -86,6 +86,7 @@ pub fn delete<E: TenantOwned>(tenant: &Tenant) -> DeleteMany<E> {
 }
 
 /// One of the tenant's rows by id, or NOT_FOUND.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn get<E: TenantOwned>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -109,6 +110,7 @@ pub enum RowLock {
 }
 
 /// One of the tenant's rows by id, locked as `lock` says, or NOT_FOUND.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn get_locked<E: TenantOwned>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -124,6 +126,7 @@ pub async fn get_locked<E: TenantOwned>(
 }
 
 /// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn update_by_id<E, A>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,

@@ -157,6 +157,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
 }
 
 /// One of the tenant's assets, if it exists.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn get(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -174,6 +175,7 @@ pub(crate) fn lean(select: Select<Entity>, db: &impl ConnectionTrait) -> Select<
 }
 
 /// The tenant's assets among `ids` (any order).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn by_ids(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -187,6 +189,7 @@ pub async fn by_ids(
 
 /// The tenant's assets among `ids`, locked FOR SHARE until the transaction ends (so none is
 /// deleted while the caller links it).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub(crate) async fn by_ids_locked(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -309,6 +312,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
 
 /// Logs the deletion of `asset` and of each of its locations, each with its last state: the
 /// locations in batches, so memory stays flat however many an asset has.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn log_deletion(
     db: &impl ConnectionTrait,
     tenant: &Tenant,

@@ -358,6 +358,7 @@ pub(super) async fn activity(
 
 /// Writes `update` to the tenant's row `id` when anything changed (and only then: an unchanged
 /// record keeps its `updated_at`).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 async fn save<E, A>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -399,6 +400,7 @@ fn single<M>(mut found: Vec<M>, kind: Kind, name: &str) -> Result<Option<M>, Dir
 }
 
 /// The country of `id` (or of its upper-case form: `de` is `DE`).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn country(db: &impl ConnectionTrait, id: &str) -> Result<String, DirectoryError> {
     let upper = id.to_ascii_uppercase();
     let found = countries::Entity::find()

@@ -493,6 +493,7 @@ pub async fn mechanisms_per_country(
 }
 
 /// [`summary`] for one of the tenant's activities; NOT_FOUND for another organization's.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn for_activity(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -524,6 +525,7 @@ pub fn asset_risk_is(tenant: &Tenant, rules: &RiskRules, risk: TransferRisk) -> 
 }
 
 /// Whether each of the tenant's assets among `ids` holds personal data, as (id, flag) pairs.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn personal_data(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
@@ -541,6 +543,7 @@ pub async fn personal_data(
 
 /// The id of the tenant's headquarters country, when one is recorded (an assessment says when
 /// it lies outside the EEA).
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn headquarters_country_id(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
