@@ -12,6 +12,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = api::config::Cli::parse();
-    migration::telemetry::init("info,sqlx=warn");
+    telemetry::init("info,sqlx=warn");
     api::run(cli).await
 }

@@ -83,4 +83,3 @@ impl MigratorTrait for Migrator {
 
 pub mod cli;
 pub mod runner;
-pub mod telemetry;

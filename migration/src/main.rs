@@ -8,7 +8,7 @@ use migration::cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    migration::telemetry::init(if cli.verbose {
+    telemetry::init(if cli.verbose {
         "info,sqlx=warn"
     } else {
         "warn"

@@ -303,9 +303,7 @@ pub(super) async fn admit_tenant(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let tenant = state
-        .keys
-        .authenticate(header)
+    let tenant = crate::auth::tenant(&state.keys, header)
         .map_err(|err| unauthenticated(&err.to_string()))?;
     let tenant = match req.extensions().get::<super::RequestId>() {
         Some(id) => tenant.in_request(id.0.clone()),

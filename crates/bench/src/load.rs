@@ -210,7 +210,7 @@ pub struct ApiTarget {
 
 impl ApiTarget {
     pub fn new(addr: std::net::SocketAddr, secret: &str, size: &Size) -> Result<Self, BenchError> {
-        let keys = api::auth::Keys::new(secret.as_bytes());
+        let keys = identity::Keys::new(secret.as_bytes());
         let tokens = (0..size.orgs)
             .map(|o| {
                 keys.sign(

@@ -154,7 +154,7 @@ pub enum BenchError {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    migration::telemetry::init("info,sqlx=warn,sea_orm=warn");
+    telemetry::init("info,sqlx=warn,sea_orm=warn");
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,10 +1,9 @@
-//! One tracing subscriber for the runner: `RUST_LOG` filters, `LOG_FORMAT=json` writes JSON lines.
+//! One tracing subscriber for every binary (the runner, the API, the benchmarks): `RUST_LOG` filters, `LOG_FORMAT=json` writes JSON lines.
 //! Logs go to stderr so that stdout carries only the command's answer (and `--json` stays parseable).
 
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber, filtering by `RUST_LOG`, else by `default` (e.g. `info`).
-/// Shared by both binaries.
 pub fn init(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
