@@ -10,8 +10,8 @@ use sea_orm::{
     QuerySelect, TransactionSession, TransactionTrait,
 };
 
-use crate::batch::padded;
 use crate::history::{self, Action, Change};
+use crate::in_list::padded;
 use crate::scope::RowLock;
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};
 

@@ -4,11 +4,11 @@
 
 pub mod activities;
 pub mod assets;
-mod batch;
 pub mod demo;
 pub mod directory;
 mod error;
 pub mod history;
+mod in_list;
 pub mod locations;
 pub mod metadata;
 pub mod reference;

@@ -9,8 +9,8 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
-use crate::batch::padded;
 use crate::history::{self, Action, Change, EntityType};
+use crate::in_list::padded;
 use crate::reference::References;
 use crate::scope::RowLock;
 use crate::{ServiceError, Tenant, begin_write, new_id, scope, time, validate};

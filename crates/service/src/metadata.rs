@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
-use crate::batch::padded;
+use crate::in_list::padded;
 use crate::{ServiceError, Tenant, scope};
 
 /// `select` with every column but `metadata`, which comes back NULL.

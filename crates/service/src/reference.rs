@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use entity::{countries, organizations, purposes, transfer_mechanisms, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::batch::padded;
+use crate::in_list::padded;
 use crate::{ServiceError, Tenant, scope};
 
 /// Every active country, by name.

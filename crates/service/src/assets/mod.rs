@@ -19,8 +19,8 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
-use crate::batch::padded;
 use crate::history::{self, Change, EntityType};
+use crate::in_list::padded;
 use crate::locations::{self, NewLocation, set_if};
 use crate::reference::References;
 use crate::scope::RowLock;

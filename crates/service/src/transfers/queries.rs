@@ -26,7 +26,7 @@ use sea_orm::{
 };
 
 use super::{DestinationStatus, MechanismKind, TransferRisk, risk};
-use crate::batch::padded;
+use crate::in_list::padded;
 use crate::{ServiceError, Tenant, activities, scope};
 
 /// The reference data the risk depends on, as sorted id lists.
