@@ -45,8 +45,7 @@ const RULE: &str =
 const SQLITE_BROKEN: &str =
     "NEW.purpose_id IS NULL AND (NEW.purpose_text IS NULL OR trim(NEW.purpose_text) = '')";
 
-/// SQLSTATE `check_violation`.
-const CHECK_VIOLATION: &str = "23514";
+use sqlstate::CHECK_VIOLATION;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -52,46 +52,10 @@ impl ServiceError {
     }
 }
 
-/// SQLSTATEs the service answers as something other than an internal error.
-mod sqlstate {
-    /// `lock_timeout` expired.
-    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
-    /// `statement_timeout` expired (or the statement was cancelled).
-    pub const QUERY_CANCELED: &str = "57014";
-    pub const DEADLOCK_DETECTED: &str = "40P01";
-    pub const SERIALIZATION_FAILURE: &str = "40001";
-    /// The server is shutting down or the backend was terminated.
-    pub const ADMIN_SHUTDOWN: &str = "57P01";
-    pub const CRASH_SHUTDOWN: &str = "57P02";
-    pub const CANNOT_CONNECT_NOW: &str = "57P03";
-    /// Text the database cannot hold (a NUL byte) or encode.
-    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
-    pub const UNTRANSLATABLE_CHARACTER: &str = "22P05";
-    pub const CHECK_VIOLATION: &str = "23514";
-    /// A number or a date out of the column type's range.
-    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
-    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
-}
-
-/// The SQLSTATE of a database error, when the server sent one.
-fn code_of(err: &DbErr) -> Option<String> {
-    let runtime = match err {
-        DbErr::Exec(e) | DbErr::Query(e) | DbErr::Conn(e) => e,
-        _ => return None,
-    };
-    match runtime {
-        RuntimeErr::SqlxError(e) => e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned()),
-        _ => None,
-    }
-}
-
 /// Whether `err` says the connection itself failed (rather than the statement).
 pub fn is_connection_lost(err: &DbErr) -> bool {
     use sea_orm::sqlx::Error;
-    if let Some(code) = code_of(err) {
+    if let Some(code) = sqlstate::of(err) {
         return matches!(
             code.as_str(),
             sqlstate::ADMIN_SHUTDOWN | sqlstate::CRASH_SHUTDOWN | sqlstate::CANNOT_CONNECT_NOW
@@ -128,7 +92,7 @@ impl From<DbErr> for ServiceError {
         if is_connection_lost(&err) {
             return ServiceError::Unavailable(err);
         }
-        match code_of(&err).as_deref() {
+        match sqlstate::of(&err).as_deref() {
             Some(sqlstate::LOCK_NOT_AVAILABLE) => ServiceError::LockTimeout,
             Some(sqlstate::QUERY_CANCELED) => ServiceError::Timeout,
             Some(sqlstate::DEADLOCK_DETECTED | sqlstate::SERIALIZATION_FAILURE) => {
@@ -160,5 +124,8 @@ impl From<DbErr> for ServiceError {
 /// SQLite's "database is locked" (SQLITE_BUSY, after its busy timeout): another writer holds
 /// the database, as a row lock would on PostgreSQL.
 fn is_sqlite_busy(err: &DbErr) -> bool {
-    matches!(code_of(err).as_deref(), Some("5" | "517" | "261" | "6"))
+    matches!(
+        sqlstate::of(err).as_deref(),
+        Some("5" | "517" | "261" | "6")
+    )
 }

@@ -147,16 +147,4 @@ pub fn describe(err: &DbErr) -> String {
 }
 
 /// The SQLSTATE of a database error, when the server sent one.
-pub fn sqlstate(err: &DbErr) -> Option<String> {
-    let runtime = match err {
-        DbErr::Exec(e) | DbErr::Query(e) | DbErr::Conn(e) => e,
-        _ => return None,
-    };
-    match runtime {
-        RuntimeErr::SqlxError(e) => e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned()),
-        _ => None,
-    }
-}
+pub use sqlstate::of as sqlstate;

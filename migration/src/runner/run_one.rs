@@ -17,7 +17,7 @@ use super::history::{delete_history, insert_history};
 use super::{RunnerError, Target, Timeouts, describe, sqlstate};
 
 /// SQLSTATE `lock_not_available`: `lock_timeout` expired.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
+use sqlstate::LOCK_NOT_AVAILABLE;
 
 /// Which of a migration's halves runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
