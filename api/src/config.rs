@@ -95,6 +95,11 @@ pub struct Limits {
     #[arg(long, env = "MAX_QUEUED_REQUESTS", default_value_t = 64, global = true)]
     pub max_queued_requests: usize,
 
+    /// Most exports (`/export/…`) streaming at once, at most one per organization (beyond: HTTP
+    /// 503). An export takes no request slot while it streams, which may last minutes.
+    #[arg(long, env = "MAX_CONCURRENT_EXPORTS", default_value_t = 2, global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_exports: u32,
+
     /// Longest a request may take from its headers to its answer, waiting included (beyond:
     /// HTTP 503, code TIMEOUT).
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = duration, global = true)]

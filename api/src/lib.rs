@@ -212,6 +212,7 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         keys,
         reference: Arc::new(ReferenceCache::new(REFERENCE_TTL)),
         admission: Admission::new(config.max_concurrent_requests(), limits.max_queued_requests),
+        exports: http::ExportGate::new(limits.max_concurrent_exports as usize),
         organizations: KnownOrganizations::new(ORGANIZATION_TTL),
         limits: http::RequestLimits {
             request_timeout: limits.request_timeout,

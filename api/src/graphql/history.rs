@@ -2,7 +2,6 @@
 //! asset (its own changes and its locations' and links'), `createdBy` / `updatedBy`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use async_graphql::connection::{CursorType, OpaqueCursor};
 use async_graphql::dataloader::Loader;
@@ -11,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use entity::change_log;
 use service::history::{self, Action, ChangeCursor, ChangeFilter, EntityType};
 
-use super::guard::{RequestGuard, charge_list};
+use super::guard::charge_list;
 use super::loaders::{Loaders, Scoped};
 use super::types::{DigitalAsset, PageInfo};
 use super::{db, tenant};
@@ -221,25 +220,22 @@ impl ChangeLogEntry {
 const DETAILS_COMPLEXITY: usize = 64;
 
 /// An entry's `changes` and `snapshot`, read with its page's other entries' (lists never carry
-/// them) and charged to the response budget by size: one unit per 256 bytes, as metadata.
+/// them; the loader charges them to the response budget by their stored size before reading).
 async fn details(
     ctx: &Context<'_>,
     id: &str,
 ) -> Result<(Option<serde_json::Value>, Option<serde_json::Value>)> {
-    let (changes, snapshot) = Loaders::of(ctx)?
+    Ok(Loaders::of(ctx)?
         .change_details
         .load_one(id.to_owned())
         .await?
-        .unwrap_or_default();
-    if let Some(guard) = ctx.data_opt::<Arc<RequestGuard>>() {
-        let size = |v: &Option<serde_json::Value>| {
-            v.as_ref()
-                .map_or(0, |v| serde_json::to_vec(v).map_or(0, |b| b.len()))
-        };
-        guard.charge(1 + (size(&changes) + size(&snapshot)) / 256)?;
-    }
-    Ok((changes, snapshot))
+        .unwrap_or_default())
 }
+
+/// Stored bytes of `changes` and `snapshot` per unit of the response budget. Small: parsed, a
+/// JSON array of small numbers takes about 30 times its text, so the budget (50,000 units by
+/// default) lets one request read at most ~800 KB of them, ~25 MB once parsed.
+const DETAIL_BYTES_PER_UNIT: usize = 16;
 
 /// Entries' `changes` and `snapshot`, by entry id.
 pub struct ChangeDetailsLoader(pub(super) Scoped);
@@ -249,6 +245,17 @@ impl Loader<String> for ChangeDetailsLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[String]) -> Result<HashMap<String, Self::Value>, Error> {
+        // Charged before they are read: what a page of documents costs in memory is paid for
+        // by the request that asks, or refused.
+        let sizes = history::detail_sizes(self.0.db(), self.0.tenant(), ids)
+            .await
+            .gql()?;
+        let units = sizes.iter().fold(0_usize, |sum, (_, bytes)| {
+            sum.saturating_add(
+                1 + usize::try_from(*bytes).unwrap_or(usize::MAX) / DETAIL_BYTES_PER_UNIT,
+            )
+        });
+        self.0.charge(units)?;
         let rows = history::details(self.0.db(), self.0.tenant(), ids)
             .await
             .gql()?;

@@ -279,6 +279,11 @@ impl Scoped {
         &self.tenant
     }
 
+    /// Takes `n` from the request's response budget (RESPONSE_TOO_LARGE past it).
+    pub(super) fn charge(&self, n: usize) -> Result<(), Error> {
+        self.guard.charge(n)
+    }
+
     /// Rows a list may fetch: one more than the response budget can show, so that a list too
     /// long to show is known without reading all of it.
     fn row_limit(&self) -> u64 {
@@ -455,13 +460,19 @@ pub const METADATA_COST: usize = 256;
 
 /// The `metadata` of one asset or location: charged to the budget first, then read by id with
 /// the other documents of its level (lists never carry them; see `service::metadata`).
+/// `known` is the document when the row at hand already holds it (a row read whole, as a
+/// mutation's answer is; after a delete, the only copy left).
 pub async fn metadata(
     ctx: &Context<'_>,
     owner: service::metadata::Owner,
     id: &str,
+    known: Option<&serde_json::Value>,
 ) -> async_graphql::Result<Option<async_graphql::Json<serde_json::Value>>> {
     if let Some(guard) = ctx.data_opt::<Arc<RequestGuard>>() {
         guard.charge(METADATA_COST)?;
+    }
+    if let Some(document) = known {
+        return Ok(Some(async_graphql::Json(document.clone())));
     }
     let document = Loaders::of(ctx)?
         .metadata

@@ -10,7 +10,7 @@
 //! is read [`LOCATIONS_PER_READ`] locations at a time.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -30,8 +30,56 @@ use service::{ServiceError, Tenant, activities, locations as location_service, r
 
 use super::graphql::admit_tenant;
 use super::{AppState, graphql_error};
-use crate::admission::Slot;
 use crate::error::code;
+
+/// Who exports now: at most `max` exports at once, and one per organization.
+pub struct ExportGate {
+    max: usize,
+    running: Mutex<HashSet<String>>,
+}
+
+/// One running export; leaving frees its place.
+struct ExportTicket {
+    gate: Arc<ExportGate>,
+    organization: String,
+}
+
+impl ExportGate {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max: max.max(1),
+            running: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn enter(self: &Arc<Self>, organization: &str) -> Result<ExportTicket, &'static str> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running.contains(organization) {
+            return Err("an export of this organization is already running; retry once it ends");
+        }
+        if running.len() >= self.max {
+            return Err("too many exports are running (MAX_CONCURRENT_EXPORTS); retry shortly");
+        }
+        running.insert(organization.to_owned());
+        Ok(ExportTicket {
+            gate: self.clone(),
+            organization: organization.to_owned(),
+        })
+    }
+}
+
+impl Drop for ExportTicket {
+    fn drop(&mut self) {
+        self.gate
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.organization);
+    }
+}
 
 /// Assets read per batch.
 const BATCH: u64 = 100;
@@ -112,10 +160,24 @@ async fn export(req: &Request, state: &Arc<AppState>, format: Format) -> Respons
         Ok(p) => p,
         Err(e) => return bad_input(&format!("the query parameters are not a filter: {e}")),
     };
+    // As GraphQL refuses it: no text the database cannot hold (or, SQLite, would match oddly).
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.contains("%00") || q.contains('\0'))
+    {
+        return bad_input("a query parameter holds a NUL character");
+    }
     let deadline = Instant::now() + state.limits.request_timeout;
+    // A request slot for the set-up only; the stream holds an export ticket instead, so that
+    // exports, however slowly they are read, never take the slots GraphQL requests need.
     let (tenant, slot) = match admit_tenant(req, state, deadline).await {
         Ok(t) => t,
         Err(resp) => return resp,
+    };
+    let ticket = match state.exports.enter(&tenant.organization_id) {
+        Ok(t) => t,
+        Err(message) => return super::unavailable(code::SERVICE_UNAVAILABLE, message),
     };
     let prepared = async {
         let filter = filter(params, state).await?;
@@ -134,10 +196,12 @@ async fn export(req: &Request, state: &Arc<AppState>, format: Format) -> Respons
             cursor: None,
             rows_written: 0,
             finished: false,
-            _slot: slot,
+            _ticket: ticket,
         })
     };
-    let export = match prepared.await {
+    let prepared = prepared.await;
+    drop(slot);
+    let export = match prepared {
         Ok(e) => e,
         Err(ServiceError::BadInput { message, .. }) => return bad_input(&message),
         Err(e) => {
@@ -300,8 +364,8 @@ struct Export {
     cursor: Option<assets::AssetCursor>,
     rows_written: u64,
     finished: bool,
-    /// The admission slot, held until the last batch is written (or the client goes away).
-    _slot: Slot,
+    /// The export's ticket, held until the last batch is written (or the client goes away).
+    _ticket: ExportTicket,
 }
 
 impl Export {

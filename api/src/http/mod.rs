@@ -29,6 +29,7 @@ use crate::tenants::KnownOrganizations;
 
 pub use apq::PersistedQueries;
 pub use cors::CorsOrigins;
+pub use export::ExportGate;
 
 /// What every handler shares.
 pub struct AppState {
@@ -39,6 +40,8 @@ pub struct AppState {
     pub reference: Arc<ReferenceCache>,
     /// Who executes now and who waits (MAX_CONCURRENT_REQUESTS, MAX_QUEUED_REQUESTS).
     pub admission: Arc<Admission>,
+    /// Who is exporting now (MAX_CONCURRENT_EXPORTS).
+    pub exports: Arc<ExportGate>,
     /// Organizations tokens named and that exist.
     pub organizations: KnownOrganizations,
     /// Time and size limits of a request.

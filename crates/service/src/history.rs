@@ -273,6 +273,14 @@ async fn insert(
     tenant: &Tenant,
     changes: Vec<Change>,
 ) -> Result<(), ServiceError> {
+    // PostgreSQL: the database's clock (migration 7). SQLite (one process, writers serialized):
+    // the service's, written as the driver writes every time it binds, so that a cursor's time
+    // compares with the stored text as the instant it is (the column default's millisecond text
+    // does not: `…:57.000` against a bound `…:57`).
+    let changed_at = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => Set(crate::time::now()),
+        _ => NotSet,
+    };
     let rows = changes.into_iter().map(|c| change_log::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(tenant.organization_id.clone()),
@@ -283,8 +291,7 @@ async fn insert(
         action: Set(c.action.as_str().to_owned()),
         actor_id: Set(tenant.user_id.clone()),
         request_id: Set(tenant.request_id.clone()),
-        // The database's clock, when the row is written (migration 7).
-        changed_at: NotSet,
+        changed_at: changed_at.clone(),
         changes: Set(c.changes),
         snapshot: Set(c.snapshot),
     });
@@ -340,6 +347,9 @@ pub async fn list(
     }
     crate::validate::timestamp("filter.since", filter.since.as_ref())?;
     crate::validate::timestamp("filter.until", filter.until.as_ref())?;
+    // In UTC, as stored: SQLite compares times as text.
+    let since = filter.since.map(crate::time::utc);
+    let until = filter.until.map(crate::time::utc);
     if let (Some(since), Some(until)) = (&filter.since, &filter.until)
         && since > until
     {
@@ -367,16 +377,16 @@ pub async fn list(
     if let Some(actor) = &filter.actor_id {
         select = select.filter(Column::ActorId.eq(actor.as_str()));
     }
-    if let Some(since) = filter.since {
+    if let Some(since) = since {
         select = select.filter(Column::ChangedAt.gte(since));
     }
-    if let Some(until) = filter.until {
+    if let Some(until) = until {
         select = select.filter(Column::ChangedAt.lt(until));
     }
     if let Some(c) = after {
         select = select.filter(
             Expr::tuple([Expr::col(Column::ChangedAt), Expr::col(Column::Id)]).lt(Expr::tuple([
-                Expr::val(c.changed_at),
+                Expr::val(crate::time::utc(c.changed_at)),
                 Expr::val(c.id.as_str()),
             ])),
         );
@@ -400,6 +410,34 @@ pub type EntryDetails = (String, Option<Json>, Option<Json>);
 
 /// An asset's id, who created it and who last changed it.
 pub type AssetAuthors = (String, Option<String>, Option<String>);
+
+/// The stored size in bytes of each of the tenant's entries' `changes` and `snapshot` together,
+/// as (id, bytes): what reading them will cost, known before reading them.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
+pub async fn detail_sizes(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    ids: &[String],
+) -> Result<Vec<(String, i64)>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let size = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => Expr::cust(
+            "CAST(coalesce(octet_length(CAST(changes AS text)), 0) \
+             + coalesce(octet_length(CAST(snapshot AS text)), 0) AS bigint)",
+        ),
+        _ => Expr::cust("coalesce(length(changes), 0) + coalesce(length(snapshot), 0)"),
+    };
+    Ok(scope::find::<Entity>(tenant)
+        .select_only()
+        .column(Column::Id)
+        .expr(size)
+        .filter(Column::Id.is_in(crate::in_list::padded(ids)))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
 
 /// The `changes` and `snapshot` of the tenant's entries among `ids`, as (id, changes, snapshot).
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]

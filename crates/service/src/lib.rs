@@ -14,7 +14,7 @@ pub mod metadata;
 pub mod reference;
 pub mod reference_cache;
 pub mod scope;
-mod time;
+pub mod time;
 pub mod transfers;
 pub mod validate;
 

@@ -6,3 +6,9 @@ use sea_orm::prelude::DateTimeWithTimeZone;
 pub fn now() -> DateTimeWithTimeZone {
     chrono::Utc::now().fixed_offset()
 }
+
+/// `t` as the same instant in UTC: how every time is stored, and how SQLite, which keeps times
+/// as text, must be given one to compare.
+pub fn utc(t: DateTimeWithTimeZone) -> DateTimeWithTimeZone {
+    t.with_timezone(&chrono::Utc).fixed_offset()
+}

@@ -184,10 +184,17 @@ pub fn timestamp(
 ) -> Result<(), ServiceError> {
     use chrono::Datelike;
     match value {
-        Some(t) if !(1..=9999).contains(&t.year()) => Err(ServiceError::bad_input(
-            field,
-            format!("{field} must be a date between the years 1 and 9999"),
-        )),
+        // Both the year as written and in UTC: `9999-12-31T23:59-23:59` is year 10000 in UTC,
+        // which PostgreSQL stores and RFC 3339 cannot write.
+        Some(t)
+            if !(1..=9999).contains(&t.year())
+                || !(1..=9999).contains(&t.with_timezone(&chrono::Utc).year()) =>
+        {
+            Err(ServiceError::bad_input(
+                field,
+                format!("{field} must be a date between the years 1 and 9999"),
+            ))
+        }
         _ => Ok(()),
     }
 }

@@ -309,3 +309,89 @@ on_both_backends!(
     the_csv_reads_back_column_by_column,
     the_export_pages_through_batches
 );
+
+/// A NUL byte in a parameter is refused before anything is sent (as GraphQL refuses it).
+async fn a_nul_in_a_parameter_is_refused(backend: Backend) {
+    let Some(api) = Api::start(backend).await else {
+        return;
+    };
+    let a = api.org("a").await;
+    create_ok(&api, &a, json!({"name": "CRM", "type": "CRM"})).await;
+    for query in [
+        "?search=%00",
+        "?activityId=%00",
+        "?ownerId=x%00",
+        "?primaryHostingCountryId=%00",
+    ] {
+        let (status, _, body) = api
+            .get_with_token(&a.token, &format!("/export/digital-assets.csv{query}"))
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains("BAD_USER_INPUT"), "{body}");
+    }
+}
+
+on_both_backends!(a_nul_in_a_parameter_is_refused);
+
+/// An export streams without a request slot: with one slot, another organization's query is
+/// answered while an export is open and unread; a second export of the same organization waits
+/// its turn (503), as does a third organization's past MAX_CONCURRENT_EXPORTS.
+#[tokio::test]
+async fn an_open_export_takes_no_request_slot() {
+    let Some(db) = TestDb::migrated(Backend::Postgres).await else {
+        return;
+    };
+    let api = Api::on_with(
+        db,
+        &[
+            ("MAX_CONCURRENT_REQUESTS", "1"),
+            ("MAX_CONCURRENT_EXPORTS", "1"),
+        ],
+    )
+    .await;
+    let (a, b) = (api.org("a").await, api.org("b").await);
+    let conn = api.db.connect().await;
+    exec(
+        &conn,
+        &format!(
+            "INSERT INTO digital_assets (id, organization_id, name, type, description)
+             SELECT 'e' || i, '{}', 'asset ' || i, 'API', repeat('x', 2000) FROM generate_series(1, 10000) i",
+            a.id
+        ),
+    )
+    .await;
+    conn.close().await.ok();
+    let client = reqwest::Client::new();
+    let open = client
+        .get(format!("{}/export/digital-assets.csv", api.base))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    // The body is left unread: the export is streaming (its socket full), holding its ticket.
+    let started = std::time::Instant::now();
+    let answer = api
+        .gql(&b.token, "{ digitalAssets { totalCount } }", json!({}))
+        .await;
+    assert_eq!(answer.data()["digitalAssets"]["totalCount"], 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for token in [&a.token, &b.token] {
+        let (status, _, body) = api
+            .get_with_token(token, "/export/digital-assets.csv")
+            .await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("export"), "{body}");
+    }
+    // Read to the end: every row, and the ticket is free again.
+    let text = open.text().await.unwrap();
+    assert_eq!(text.lines().count(), 10_001);
+    let (status, _, _) = api
+        .get_with_token(&b.token, "/export/digital-assets.csv")
+        .await;
+    assert_eq!(status, 200);
+}

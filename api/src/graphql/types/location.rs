@@ -108,7 +108,13 @@ impl AssetProcessingLocation {
     }
     /// Free-form JSON object (costs 256 of the response budget: it may hold 64 KiB).
     async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
-        crate::graphql::loaders::metadata(ctx, service::metadata::Owner::Location, &self.0.id).await
+        crate::graphql::loaders::metadata(
+            ctx,
+            service::metadata::Owner::Location,
+            &self.0.id,
+            self.0.metadata.as_ref(),
+        )
+        .await
     }
     /// When the location was recorded.
     async fn created_at(&self) -> DateTime<FixedOffset> {

@@ -68,6 +68,8 @@ impl AssetFilter {
             self.search = (!text.is_empty()).then(|| text.to_owned());
         }
         validate::timestamp("filter.updatedSince", self.updated_since.as_ref())?;
+        // In UTC, as stored: SQLite compares times as text.
+        self.updated_since = self.updated_since.map(crate::time::utc);
         self.types.sort_by_key(|t| format!("{t:?}"));
         self.types.dedup();
         self.integration_statuses.sort_by_key(|s| format!("{s:?}"));
@@ -166,7 +168,7 @@ impl SortKey {
     fn expr(&self) -> SimpleExpr {
         match self {
             SortKey::Text(t) => Expr::val(t.as_str()),
-            SortKey::Time(t) => Expr::val(*t),
+            SortKey::Time(t) => Expr::val(crate::time::utc(*t)),
             SortKey::Type(t) => t.as_enum(),
         }
     }

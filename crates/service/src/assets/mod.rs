@@ -129,7 +129,8 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         business_owner_id: Set(input.business_owner_id),
         contains_personal_data: Set(input.contains_personal_data),
         integration_status: Set(input.integration_status),
-        last_scanned_at: Set(input.last_scanned_at),
+        // In UTC, as every stored time (SQLite keeps the text it is given).
+        last_scanned_at: Set(input.last_scanned_at.map(time::utc)),
         discovered_via: Set(input.discovered_via),
         metadata: Set(input.metadata),
         created_at: Set(now),
@@ -258,7 +259,10 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         patch.contains_personal_data,
     );
     set_if(&mut change.integration_status, patch.integration_status);
-    set_if(&mut change.last_scanned_at, patch.last_scanned_at);
+    set_if(
+        &mut change.last_scanned_at,
+        patch.last_scanned_at.map(|t| t.map(time::utc)),
+    );
     set_if(&mut change.discovered_via, patch.discovered_via);
     set_if(&mut change.metadata, patch.metadata);
     refs.check(&txn, tenant).await?;
@@ -319,7 +323,8 @@ async fn log_deletion(
     asset: &Model,
 ) -> Result<(), ServiceError> {
     use entity::asset_processing_locations as locs;
-    const BATCH: u64 = 100;
+    // Small: each location may hold a 64 KiB document, which parsed takes up to ~30 times that.
+    const BATCH: u64 = 10;
     let mut count = 0_u64;
     let mut after: Option<(DateTimeWithTimeZone, String)> = None;
     loop {
