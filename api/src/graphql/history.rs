@@ -232,11 +232,6 @@ async fn details(
         .unwrap_or_default())
 }
 
-/// Stored bytes of `changes` and `snapshot` per unit of the response budget. Small: parsed, a
-/// JSON array of small numbers takes about 30 times its text, so the budget (50,000 units by
-/// default) lets one request read at most ~800 KB of them, ~25 MB once parsed.
-const DETAIL_BYTES_PER_UNIT: usize = 16;
-
 /// Entries' `changes` and `snapshot`, by entry id.
 pub struct ChangeDetailsLoader(pub(super) Scoped);
 
@@ -250,12 +245,9 @@ impl Loader<String> for ChangeDetailsLoader {
         let sizes = history::detail_sizes(self.0.db(), self.0.tenant(), ids)
             .await
             .gql()?;
-        let units = sizes.iter().fold(0_usize, |sum, (_, bytes)| {
-            sum.saturating_add(
-                1 + usize::try_from(*bytes).unwrap_or(usize::MAX) / DETAIL_BYTES_PER_UNIT,
-            )
-        });
-        self.0.charge(units)?;
+        self.0.charge(super::loaders::documents_cost(
+            sizes.iter().map(|(_, bytes)| *bytes),
+        ))?;
         let rows = history::details(self.0.db(), self.0.tenant(), ids)
             .await
             .gql()?;

@@ -454,12 +454,27 @@ impl Loader<String> for PersonalDataLoader {
     }
 }
 
-/// What one `metadata` field costs of the response budget: a document may hold 64 KiB, so a
-/// request reads at most RESPONSE_BUDGET / 256 of them (195 with the default budget).
-pub const METADATA_COST: usize = 256;
+/// What one `metadata` field costs of the response budget before its document is read; the
+/// loader then charges the documents of the level by their stored size.
+pub const METADATA_COST: usize = 1;
 
-/// The `metadata` of one asset or location: charged to the budget first, then read by id with
-/// the other documents of its level (lists never carry them; see `service::metadata`).
+/// Stored bytes of clients' JSON documents per unit of the response budget. Small: parsed, a
+/// JSON array of small numbers takes about 30 times its text, so the budget (50,000 units by
+/// default) lets one request read at most ~800 KB of documents, ~25 MB once parsed.
+pub const DOCUMENT_BYTES_PER_UNIT: usize = 16;
+
+/// What documents of `sizes` bytes cost of the budget (1 each, and one per 16 stored bytes).
+pub fn documents_cost(sizes: impl IntoIterator<Item = i64>) -> usize {
+    sizes.into_iter().fold(0_usize, |sum, bytes| {
+        sum.saturating_add(
+            1 + usize::try_from(bytes).unwrap_or(usize::MAX) / DOCUMENT_BYTES_PER_UNIT,
+        )
+    })
+}
+
+/// The `metadata` of one asset or location: read by id with the other documents of its level
+/// (lists never carry them; see `service::metadata`), charged by their stored size before they
+/// are read.
 /// `known` is the document when the row at hand already holds it (a row read whole, as a
 /// mutation's answer is; after a delete, the only copy left).
 pub async fn metadata(
@@ -504,6 +519,11 @@ impl Loader<(service::metadata::Owner, String)> for MetadataLoader {
             if ids.is_empty() {
                 continue;
             }
+            let sizes = service::metadata::sizes(&self.0.db, &self.0.tenant, owner, &ids)
+                .await
+                .gql()?;
+            self.0
+                .charge(documents_cost(sizes.into_iter().map(|(_, bytes)| bytes)))?;
             for (id, document) in service::metadata::of(&self.0.db, &self.0.tenant, owner, &ids)
                 .await
                 .gql()?

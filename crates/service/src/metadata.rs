@@ -54,6 +54,49 @@ pub enum Owner {
     Location,
 }
 
+/// The stored size in bytes of the `metadata` of the tenant's assets (or locations) among `ids`,
+/// as (id, bytes): what reading them will cost, known before reading them.
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
+pub async fn sizes(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    owner: Owner,
+    ids: &[String],
+) -> Result<Vec<(String, i64)>, ServiceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let size = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            Expr::cust("CAST(coalesce(octet_length(CAST(metadata AS text)), 0) AS bigint)")
+        }
+        _ => Expr::cust("coalesce(length(metadata), 0)"),
+    };
+    let rows = match owner {
+        Owner::Asset => {
+            scope::find::<assets::Entity>(tenant)
+                .select_only()
+                .column(assets::Column::Id)
+                .expr(size)
+                .filter(assets::Column::Id.is_in(padded(ids)))
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+        Owner::Location => {
+            scope::find::<locations::Entity>(tenant)
+                .select_only()
+                .column(locations::Column::Id)
+                .expr(size)
+                .filter(locations::Column::Id.is_in(padded(ids)))
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+    };
+    Ok(rows)
+}
+
 /// The `metadata` of the tenant's assets (or locations) among `ids`, as (id, document).
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn of(

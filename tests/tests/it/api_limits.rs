@@ -596,3 +596,51 @@ async fn numbers_and_dates_that_cannot_be_read_back_are_refused() {
         .await;
     assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
 }
+
+/// Metadata documents are charged by their stored size before they are read: a page of large
+/// documents (arrays of small numbers, ~30 times their text once parsed) is refused with peak
+/// RSS flat, instead of being parsed first.
+async fn large_metadata_documents_are_charged_before_they_are_read(backend: Backend) {
+    let Some(api) = Api::start(backend).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let zeros = vec![0; 32_000];
+    for i in 0..60 {
+        create_ok(
+            &api,
+            &org,
+            json!({"name": format!("doc {i:02}"), "type": "API", "metadata": {"a": zeros}}),
+        )
+        .await;
+    }
+    let (_, before) = api.memory_kib();
+    let answer = api
+        .gql(
+            &org.token,
+            "{ a: digitalAssets(first: 100) { nodes { metadata } } b: digitalAssets(first: 100) { nodes { metadata } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.code(), "RESPONSE_TOO_LARGE", "{}", answer.message());
+    let (_, after) = api.memory_kib();
+    let grown = after.saturating_sub(before) / 1024;
+    assert!(grown < 64, "peak RSS grew by {grown} MiB");
+    // Small documents are read as before.
+    let answer = api
+        .gql(
+            &org.token,
+            "{ digitalAssets(first: 3) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer.data()["digitalAssets"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+on_both_backends!(large_metadata_documents_are_charged_before_they_are_read);

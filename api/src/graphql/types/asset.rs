@@ -84,7 +84,7 @@ impl DigitalAsset {
     async fn discovered_via(&self) -> Option<&str> {
         self.0.discovered_via.as_deref()
     }
-    /// Free-form JSON object (costs 256 of the response budget: it may hold 64 KiB).
+    /// Free-form JSON object, up to 64 KiB (costs one unit of the response budget per 16 bytes).
     async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
         crate::graphql::loaders::metadata(
             ctx,
