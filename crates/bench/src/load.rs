@@ -153,6 +153,7 @@ impl Control {
         }
     }
 
+    /// A number no other request of any run against this database gets.
     fn serial(&self) -> u64 {
         self.serial.fetch_add(1, Ordering::Relaxed)
     }
@@ -391,6 +392,10 @@ async fn raw_call(db: &PgPool, sql: RawSql, op: &Op, size: &Size) -> Result<(), 
             .bind(format!("Bench created {serial}"))
             .bind(data::id(Kind::Created, *serial * 3 + 1))
             .bind(data::id(Kind::Created, *serial * 3 + 2)),
+        Op::Update { asset, serial, .. } => sqlx::query_scalar(workload::RAW_UPDATE_SQL)
+            .bind(org)
+            .bind(asset.clone())
+            .bind(Op::update_text(*serial)),
     };
     let text = query.fetch_one(db).await.map_err(|e| e.to_string())?;
     let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;

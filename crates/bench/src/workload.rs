@@ -19,14 +19,17 @@ pub enum Workload {
     ByCountry,
     /// 80% reads (list 30%, get 40%, by-country 10%), 20% creates.
     Mixed,
+    /// A seeded asset's description changed to a text never used before (every call writes).
+    Update,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Self::List,
         Self::Get,
         Self::ByCountry,
         Self::Create,
+        Self::Update,
         Self::Mixed,
     ];
 
@@ -37,11 +40,12 @@ impl Workload {
             Self::Create => "create",
             Self::ByCountry => "by-country",
             Self::Mixed => "mixed",
+            Self::Update => "update",
         }
     }
 
     /// The next operation, drawn with `rng` (for organization `org`, or any); `serial` numbers
-    /// creates uniquely.
+    /// creates and updates uniquely.
     pub fn next(self, size: &Size, org: Option<u32>, rng: &mut Rng, serial: u64) -> Op {
         let org = org.unwrap_or_else(|| rng.below(size.orgs));
         let kind = match self {
@@ -64,6 +68,11 @@ impl Workload {
                 country: COUNTRIES[rng.below(COUNTRIES.len() as u32) as usize],
             },
             Self::Create => Op::Create { org, serial },
+            Self::Update => Op::Update {
+                org,
+                asset: data::asset(size, org, rng.below(size.assets)),
+                serial,
+            },
         }
     }
 }
@@ -74,10 +83,26 @@ pub const PAGE: u32 = 50;
 /// One request.
 #[derive(Debug, Clone)]
 pub enum Op {
-    List { org: u32 },
-    Get { org: u32, asset: String },
-    Create { org: u32, serial: u64 },
-    ByCountry { org: u32, country: &'static str },
+    List {
+        org: u32,
+    },
+    Get {
+        org: u32,
+        asset: String,
+    },
+    Create {
+        org: u32,
+        serial: u64,
+    },
+    ByCountry {
+        org: u32,
+        country: &'static str,
+    },
+    Update {
+        org: u32,
+        asset: String,
+        serial: u64,
+    },
 }
 
 const LIST_QUERY: &str = "query List($first: Int!) { digitalAssets(first: $first) { nodes { id name processingLocations { service country { isoCode } } activities { name } } } }";
@@ -86,6 +111,8 @@ const GET_QUERY: &str = "query Get($id: ID!) { digitalAsset(id: $id) { id name p
 // in countries `by-country` never reads (AT, PH), so writes leave the read workloads' answers as
 // they were.
 const CREATE_MUTATION: &str = "mutation Create($input: CreateDigitalAssetInput!) { createDigitalAsset(input: $input) { id name processingLocations { id service country { isoCode } } } }";
+// Only descriptions change, which no read workload asks for.
+const UPDATE_MUTATION: &str = "mutation Update($id: ID!, $input: UpdateDigitalAssetInput!) { updateDigitalAsset(id: $id, input: $input) { id name description } }";
 const BY_COUNTRY_QUERY: &str = "query ByCountry($country: ID!) { locationsByCountry(countryId: $country, isActive: true) { id service locationRole digitalAsset { id name } } }";
 
 /// The relations of a page of assets (`page`: a CTE of `id, name` rows), batched per relation
@@ -154,14 +181,25 @@ pub const RAW_CREATE_SQL: &str = "WITH a AS (
           FROM l JOIN countries c ON c.id = l.country_id))::text
      FROM a";
 
+/// `$1` organization, `$2` asset id, `$3` the new description.
+pub const RAW_UPDATE_SQL: &str = "UPDATE digital_assets SET description = $3, updated_at = now()
+     WHERE organization_id = $1 AND id = $2
+     RETURNING json_build_object('id', id, 'name', name, 'description', description)::text";
+
 impl Op {
     pub fn org(&self) -> u32 {
         match self {
             Op::List { org }
             | Op::Get { org, .. }
             | Op::Create { org, .. }
-            | Op::ByCountry { org, .. } => *org,
+            | Op::ByCountry { org, .. }
+            | Op::Update { org, .. } => *org,
         }
+    }
+
+    /// The description an update sets: a text no earlier call used, so every call writes.
+    pub fn update_text(serial: u64) -> String {
+        format!("Bench updated {serial}")
     }
 
     /// The GraphQL request body.
@@ -180,6 +218,10 @@ impl Op {
                     {"service": "Support", "countryId": "PH", "locationRole": "PROCESSING", "purposeText": "Benchmark purpose", "transferMechanismId": "SCC"}
                 ]
             }}}),
+            Op::Update { asset, serial, .. } => json!({"query": UPDATE_MUTATION, "variables": {
+                "id": asset,
+                "input": {"description": Op::update_text(*serial)}
+            }}),
         }
     }
 
@@ -221,6 +263,19 @@ impl Op {
                     None => Ok(()),
                 }
             }
+            Op::Update { asset, serial, .. } => {
+                if value["id"] == asset.as_str()
+                    && value["name"].is_string()
+                    && value["description"] == Op::update_text(*serial).as_str()
+                {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "update: asked {asset} with serial {serial}, got {}",
+                        short(value)
+                    ))
+                }
+            }
         }
     }
 
@@ -231,6 +286,7 @@ impl Op {
             Op::Get { .. } => &["digitalAsset"],
             Op::Create { .. } => &["createDigitalAsset"],
             Op::ByCountry { .. } => &["locationsByCountry"],
+            Op::Update { .. } => &["updateDigitalAsset"],
         }
     }
 }
