@@ -1,6 +1,6 @@
-//! `bench compare`: `list` and `get` throughput of two builds of the API in one sitting, the
-//! builds alternating run by run (before, after, before, after, …) so that whatever the shared
-//! machine does meanwhile falls on both.
+//! `bench compare`: the throughput of two builds of the API on some workloads (`list` and `get`
+//! unless told otherwise) in one sitting, the builds alternating run by run (before, after,
+//! before, after, …) so that whatever the shared machine does meanwhile falls on both.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -17,8 +17,25 @@ use crate::workload::Workload;
 
 const SECRET: &str = "bench-secret-not-for-production";
 
-/// The section heading in docs/BENCHMARKS.md.
-pub const HEADING: &str = "## Hardening: list and get before and after";
+/// How every section `compare` writes in docs/BENCHMARKS.md ends its heading (`## <title>:
+/// <workloads> before and after`), so that `report` keeps them all.
+pub const HEADING_END: &str = " before and after";
+
+/// Whether `line` is the heading of a section `compare` wrote.
+pub fn is_heading(line: &str) -> bool {
+    line.starts_with("## ") && line.trim_end().ends_with(HEADING_END)
+}
+
+/// The section's heading: what changed and which workloads were compared.
+pub fn heading(title: &str, workloads: &[Workload]) -> String {
+    let names: Vec<&str> = workloads.iter().map(|w| w.name()).collect();
+    let listed = match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    format!("## {title}: {listed}{HEADING_END}")
+}
 
 /// What `compare` runs.
 #[derive(Debug, Args)]
@@ -38,6 +55,13 @@ pub struct CompareArgs {
     /// Rounds; each runs every workload once on each build.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// The workloads to compare, in this order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "list,get")]
+    pub workloads: Vec<Workload>,
+    /// What changed between the builds: the section is headed `## <title>: <workloads> before
+    /// and after` (a comparison of other workloads or of another change gets its own section).
+    #[arg(long, default_value = "Hardening")]
+    pub title: String,
     #[command(flatten)]
     pub shape: Shape,
     /// Also write the section into this file, replacing its previous version.
@@ -56,6 +80,8 @@ struct Row {
     /// moved by whatever else the machine runs.
     cpu_before: Vec<f64>,
     cpu_after: Vec<f64>,
+    /// SQL statements per request over all runs (from the API's /metrics).
+    statements: [f64; 2],
 }
 
 /// Runs the comparison on the seeded database at `url`; the report's section.
@@ -76,22 +102,29 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
     ];
     let plan = |secs| args.shape.plan(secs);
     let mut rows = Vec::new();
-    for workload in [Workload::List, Workload::Get] {
+    if args.workloads.is_empty() {
+        return Err(BenchError::Input("--workloads: name at least one".into()));
+    }
+    for &workload in &args.workloads {
         let mut row = Row {
             workload,
             before: Vec::new(),
             after: Vec::new(),
             cpu_before: Vec::new(),
             cpu_after: Vec::new(),
+            statements: [0.0; 2],
         };
+        let mut statements = [0u64; 2];
         for round in 0..args.rounds.max(1) {
             for (side, (target, pid)) in sides.iter().enumerate() {
                 load::api(target, args.size, workload, plan(args.shape.warmup)).await?;
                 let cpu = || pid.and_then(tools::cpu_seconds).unwrap_or(f64::NAN);
+                let sql_start = load::statements_so_far(target.addr).await?;
                 let cpu_start = cpu();
                 let outcome =
                     load::api(target, args.size, workload, plan(args.shape.duration)).await?;
                 let cpu_ms = (cpu() - cpu_start) * 1000.0 / outcome.requests.max(1) as f64;
+                statements[side] += load::statements_so_far(target.addr).await? - sql_start;
                 outcome.ok()?;
                 info!(
                     workload = workload.name(),
@@ -103,6 +136,10 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
                 [&mut row.before, &mut row.after][side].push(outcome);
                 [&mut row.cpu_before, &mut row.cpu_after][side].push(cpu_ms);
             }
+        }
+        for (side, outcomes) in [&row.before, &row.after].into_iter().enumerate() {
+            let requests: u64 = outcomes.iter().map(|o| o.requests + o.errors).sum();
+            row.statements[side] = statements[side] as f64 / requests.max(1) as f64;
         }
         rows.push(row);
     }
@@ -127,7 +164,7 @@ fn render(
     load: &str,
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{HEADING}\n");
+    let _ = writeln!(s, "{}\n", heading(&args.title, &args.workloads));
     let _ = writeln!(
         s,
         "Measured on {}: `{}` (before) and `{}` (after), both started by `bench compare` on the same seeded \
@@ -135,7 +172,7 @@ fn render(
          {} rounds, each running every workload for {} s after {} s of warm-up on before, then on after. \
          Figures: median (range) over the rounds; every answer checked, no errors. The API's CPU time \
          per request (user + system, from /proc) is hardly moved by whatever else the machine runs, \
-         unlike req/s.\n",
+         unlike req/s; SQL statements per request are the API's own count (/metrics).\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         args.before_name,
         args.after_name,
@@ -147,7 +184,7 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| workload | before req/s | after req/s | after/before | API CPU ms per request before | after | after/before | before p50 / p99 ms | after p50 / p99 ms | req/s of the runs before | after |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| workload | before req/s | after req/s | after/before | API CPU ms per request before | after | after/before | SQL per request before / after | before p50 / p99 ms | after p50 / p99 ms | req/s of the runs before | after |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for row in rows {
         let rps = |o: &[Outcome]| Samples::new(o.iter().map(Outcome::rps).collect());
@@ -162,7 +199,7 @@ fn render(
         );
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {:.2} / {:.2} | {} | {} | {} | {} |",
             row.workload.name(),
             b.spread(0),
             a.spread(0),
@@ -170,6 +207,8 @@ fn render(
             cb.spread(2),
             ca.spread(2),
             ca.median() / cb.median(),
+            row.statements[0],
+            row.statements[1],
             latency(&row.before),
             latency(&row.after),
             run_order(&row.before),
@@ -189,7 +228,7 @@ fn render(
         "Reproduce (the before binary built in a separate worktree and target directory):\n\n```sh\n\
          git worktree add /tmp/before {name}\n\
          (cd /tmp/before && CARGO_TARGET_DIR=$PWD/../before-target cargo build --release -p api)\n\
-         target/release/bench --database-url {url} compare --before /tmp/before-target/release/api --before-name {name} --after-name {after} --rounds {} --duration {} --warmup {} --connections {} --pool {} --orgs {} --assets {}\n```",
+         target/release/bench --database-url {url} compare --before /tmp/before-target/release/api --before-name {name} --after-name {after} --workloads {workloads} --title {title} --rounds {} --duration {} --warmup {} --connections {} --pool {} --orgs {} --assets {}\n```",
         args.rounds.max(1),
         args.shape.duration,
         args.shape.warmup,
@@ -199,8 +238,28 @@ fn render(
         args.size.assets,
         name = args.before_name,
         after = args.after_name,
+        workloads = args
+            .workloads
+            .iter()
+            .map(|w| w.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        title = shell_quote(&args.title),
     );
     s
+}
+
+/// `text` as one shell word.
+fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,/".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// The runs' req/s in the order they ran.
@@ -210,4 +269,31 @@ fn run_order(outcomes: &[Outcome]) -> String {
         .map(|o| format!("{:.0}", o.rps()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_heading_is_the_one_the_first_comparison_wrote() {
+        let default = heading("Hardening", &[Workload::List, Workload::Get]);
+        assert_eq!(default, "## Hardening: list and get before and after");
+        assert!(is_heading(&default));
+        let writes = heading("Change log", &[Workload::Create, Workload::Update]);
+        assert_eq!(writes, "## Change log: create and update before and after");
+        assert!(is_heading(&writes));
+        assert_eq!(
+            heading("X", &[Workload::List, Workload::Get, Workload::Update]),
+            "## X: list, get and update before and after"
+        );
+        assert!(!is_heading("## Memory"));
+    }
+
+    #[test]
+    fn titles_are_quoted_for_the_shell() {
+        assert_eq!(shell_quote("Hardening"), "Hardening");
+        assert_eq!(shell_quote("Change log"), "'Change log'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
 }

@@ -94,7 +94,7 @@ enum Command {
     /// One tenant's `mixed` alone, then while other tenants attack the API: exit 1 when its
     /// p99 more than triples or it sees an error.
     Abuse(abuse::AbuseArgs),
-    /// `list` and `get` on two builds of the API, alternating run by run.
+    /// Workloads (`list` and `get` by default) on two builds of the API, alternating run by run.
     Compare(compare::CompareArgs),
     /// Everything above but `compare`, written to docs/BENCHMARKS.md.
     Report(report::ReportArgs),

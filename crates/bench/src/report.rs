@@ -263,10 +263,10 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
         load,
     })
     .await;
-    // Sections this run did not measure (`compare`, a skipped abuse test) stay as they were.
+    // Sections this run did not measure (`compare`'s, a skipped abuse test) stay as they were.
     let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
-    let kept: Vec<&str> = [compare::HEADING, abuse::HEADING]
-        .into_iter()
+    let kept: Vec<&str> = doc::headings(&previous)
+        .filter(|h| compare::is_heading(h) || *h == abuse::HEADING)
         .filter(|heading| doc::section(&text, heading).is_none())
         .filter_map(|heading| doc::section(&previous, heading))
         .collect();
