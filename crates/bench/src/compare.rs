@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tracing::info;
 
 use crate::BenchError;
@@ -82,6 +83,9 @@ struct Row {
     cpu_after: Vec<f64>,
     /// SQL statements per request over all runs (from the API's /metrics).
     statements: [f64; 2],
+    /// CPU time of the PostgreSQL backends per request of each run, in milliseconds, before
+    /// and after: the other half of what a request costs on a machine both share.
+    pg_cpu: [Vec<f64>; 2],
 }
 
 /// Runs the comparison on the seeded database at `url`; the report's section.
@@ -90,7 +94,11 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
         Some(path) => path.clone(),
         None => tools::binary("api")?,
     };
+    if args.workloads.is_empty() {
+        return Err(BenchError::Input("--workloads: name at least one".into()));
+    }
     let load = tools::load_average();
+    let db = tools::connect(url, 1).await?;
     let before = Server::start_binary(&args.before, url, SECRET, args.shape.pool).await?;
     let after = Server::start_binary(&after_path, url, SECRET, args.shape.pool).await?;
     let sides = [
@@ -102,9 +110,6 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
     ];
     let plan = |secs| args.shape.plan(secs);
     let mut rows = Vec::new();
-    if args.workloads.is_empty() {
-        return Err(BenchError::Input("--workloads: name at least one".into()));
-    }
     for &workload in &args.workloads {
         let mut row = Row {
             workload,
@@ -113,6 +118,7 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
             cpu_before: Vec::new(),
             cpu_after: Vec::new(),
             statements: [0.0; 2],
+            pg_cpu: [Vec::new(), Vec::new()],
         };
         let mut statements = [0u64; 2];
         for round in 0..args.rounds.max(1) {
@@ -120,10 +126,13 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
                 load::api(target, args.size, workload, plan(args.shape.warmup)).await?;
                 let cpu = || pid.and_then(tools::cpu_seconds).unwrap_or(f64::NAN);
                 let sql_start = load::statements_so_far(target.addr).await?;
+                let pg_start = backend_cpu(&db).await?;
                 let cpu_start = cpu();
                 let outcome =
                     load::api(target, args.size, workload, plan(args.shape.duration)).await?;
-                let cpu_ms = (cpu() - cpu_start) * 1000.0 / outcome.requests.max(1) as f64;
+                let per_request = |seconds: f64| seconds * 1000.0 / outcome.requests.max(1) as f64;
+                let cpu_ms = per_request(cpu() - cpu_start);
+                let pg_ms = per_request(cpu_since(&pg_start, &backend_cpu(&db).await?));
                 statements[side] += load::statements_so_far(target.addr).await? - sql_start;
                 outcome.ok()?;
                 info!(
@@ -131,8 +140,10 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
                     round,
                     build = [&args.before_name, &args.after_name][side],
                     cpu_ms,
+                    pg_ms,
                     outcome = outcome.line()
                 );
+                row.pg_cpu[side].push(pg_ms);
                 [&mut row.before, &mut row.after][side].push(outcome);
                 [&mut row.cpu_before, &mut row.cpu_after][side].push(cpu_ms);
             }
@@ -146,6 +157,7 @@ pub async fn compare(url: &str, args: &CompareArgs) -> Result<String, BenchError
     let memory = [before.memory(), after.memory()];
     before.stop().await?;
     after.stop().await?;
+    db.close().await?;
     let load = tools::load_note(load);
     Ok(render(
         args,
@@ -172,7 +184,8 @@ fn render(
          {} rounds, each running every workload for {} s after {} s of warm-up on before, then on after. \
          Figures: median (range) over the rounds; every answer checked, no errors. The API's CPU time \
          per request (user + system, from /proc) is hardly moved by whatever else the machine runs, \
-         unlike req/s; SQL statements per request are the API's own count (/metrics).\n",
+         unlike req/s; so is PostgreSQL's (its backends serving this database, from /proc: it runs on \
+         this machine). SQL statements per request are the API's own count (/metrics).\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         args.before_name,
         args.after_name,
@@ -184,7 +197,7 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| workload | before req/s | after req/s | after/before | API CPU ms per request before | after | after/before | SQL per request before / after | before p50 / p99 ms | after p50 / p99 ms | req/s of the runs before | after |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| workload | before req/s | after req/s | after/before | API CPU ms per request before | after | after/before | PostgreSQL CPU ms per request before | after | after/before | SQL per request before / after | before p50 / p99 ms | after p50 / p99 ms | req/s of the runs before | after |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for row in rows {
         let rps = |o: &[Outcome]| Samples::new(o.iter().map(Outcome::rps).collect());
@@ -197,9 +210,13 @@ fn render(
             Samples::new(row.cpu_before.clone()),
             Samples::new(row.cpu_after.clone()),
         );
+        let (pb, pa) = (
+            Samples::new(row.pg_cpu[0].clone()),
+            Samples::new(row.pg_cpu[1].clone()),
+        );
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {:.2} / {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {} | {:.2} | {:.2} / {:.2} | {} | {} | {} | {} |",
             row.workload.name(),
             b.spread(0),
             a.spread(0),
@@ -207,6 +224,9 @@ fn render(
             cb.spread(2),
             ca.spread(2),
             ca.median() / cb.median(),
+            pb.spread(2),
+            pa.spread(2),
+            pa.median() / pb.median(),
             row.statements[0],
             row.statements[1],
             latency(&row.before),
@@ -260,6 +280,43 @@ fn shell_quote(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
     }
+}
+
+/// CPU seconds so far of each PostgreSQL backend serving the benchmark's database (but this
+/// connection's), by process id, from /proc: PostgreSQL runs on this machine. Only the build
+/// under load uses its backends meanwhile.
+async fn backend_cpu(db: &DatabaseConnection) -> Result<Vec<(u32, f64)>, BenchError> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        ))
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let pid: i32 = row.try_get("", "pid")?;
+        if let Ok(pid) = u32::try_from(pid)
+            && let Some(seconds) = tools::cpu_seconds(pid)
+        {
+            out.push((pid, seconds));
+        }
+    }
+    Ok(out)
+}
+
+/// The CPU seconds the backends of `end` used since `start` (a backend started since counts
+/// whole; one that ended meanwhile is lost, which a pool's connections rarely do).
+fn cpu_since(start: &[(u32, f64)], end: &[(u32, f64)]) -> f64 {
+    end.iter()
+        .map(|(pid, now)| {
+            let then = start
+                .iter()
+                .find(|(p, _)| p == pid)
+                .map_or(0.0, |(_, s)| *s);
+            now - then
+        })
+        .sum()
 }
 
 /// The runs' req/s in the order they ran.
