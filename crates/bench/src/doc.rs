@@ -10,6 +10,13 @@ pub fn section<'a>(text: &'a str, heading: &str) -> Option<&'a str> {
     span(text, heading).map(|(start, end)| &text[start..end])
 }
 
+/// The `## ` headings of `text`, in order.
+pub fn headings(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.starts_with("## "))
+}
+
 /// Where the section under `heading` starts and ends in `text`.
 fn span(text: &str, heading: &str) -> Option<(usize, usize)> {
     let start = heading_at(text, heading)?;
@@ -66,6 +73,11 @@ mod tests {
         assert_eq!(section(TEXT, "## One"), Some("## One\n\na\n\n"));
         assert_eq!(section(TEXT, "## Two"), Some("## Two\n\nb\n"));
         assert_eq!(section(TEXT, "## Tw"), None);
+    }
+
+    #[test]
+    fn headings_are_the_second_level_lines() {
+        assert_eq!(headings(TEXT).collect::<Vec<_>>(), ["## One", "## Two"]);
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct Outcome {
     pub seconds: f64,
     /// Latencies of the successful requests, in microseconds, sorted.
     latencies: Vec<u32>,
+    /// The same per kind of request ([`Op::kind`]), each sorted, in the order first seen.
+    kinds: Vec<(&'static str, Vec<u32>)>,
 }
 
 impl Outcome {
@@ -85,11 +87,25 @@ impl Outcome {
 
     /// The `p`th percentile latency in milliseconds (nearest rank).
     pub fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        f64::from(self.latencies[rank.clamp(1, self.latencies.len()) - 1]) / 1000.0
+        percentile(&self.latencies, p)
+    }
+
+    /// The `p`th percentile latency of the requests of `kind`, in milliseconds.
+    pub fn kind_percentile(&self, kind: &str, p: f64) -> f64 {
+        self.kinds
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(f64::NAN, |(_, l)| percentile(l, p))
+    }
+
+    /// Successful requests of `kind` per second.
+    pub fn kind_rps(&self, kind: &str) -> f64 {
+        let n = self
+            .kinds
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, l)| l.len());
+        n as f64 / self.seconds.max(f64::EPSILON)
     }
 
     /// A run with failed requests measured something else than the workload: an error.
@@ -119,6 +135,15 @@ impl Outcome {
                 .unwrap_or_default()
         )
     }
+}
+
+/// The `p`th percentile of sorted `latencies` (µs), in milliseconds (nearest rank).
+fn percentile(latencies: &[u32], p: f64) -> f64 {
+    if latencies.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
+    f64::from(latencies[rank.clamp(1, latencies.len()) - 1]) / 1000.0
 }
 
 /// Shared by a run's clients: when to stop, and numbers for creates.
@@ -153,25 +178,30 @@ impl Control {
         }
     }
 
+    /// A number no other request of any run against this database gets.
     fn serial(&self) -> u64 {
         self.serial.fetch_add(1, Ordering::Relaxed)
     }
 }
 
-/// One client's tally.
+/// One client's tally: latencies per kind of request.
 #[derive(Default)]
 struct Tally {
-    latencies: Vec<u32>,
+    kinds: Vec<(&'static str, Vec<u32>)>,
     errors: u64,
     first_error: Option<String>,
 }
 
 impl Tally {
-    fn record(&mut self, started: Instant, result: Result<(), String>) {
+    fn record(&mut self, started: Instant, kind: &'static str, result: Result<(), String>) {
         match result {
-            Ok(()) => self
-                .latencies
-                .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
+            Ok(()) => {
+                let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+                match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, latencies)) => latencies.push(micros),
+                    None => self.kinds.push((kind, vec![micros])),
+                }
+            }
             Err(e) => {
                 self.errors += 1;
                 self.first_error.get_or_insert(e);
@@ -189,15 +219,24 @@ async fn gather(
         let tally = task
             .await
             .map_err(|e| BenchError::Load(format!("a client task failed: {e}")))??;
-        out.requests += tally.latencies.len() as u64;
         out.errors += tally.errors;
         if out.first_error.is_none() {
             out.first_error = tally.first_error;
         }
-        out.latencies.extend(tally.latencies);
+        for (kind, latencies) in tally.kinds {
+            out.requests += latencies.len() as u64;
+            out.latencies.extend_from_slice(&latencies);
+            match out.kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, all)) => all.extend(latencies),
+                None => out.kinds.push((kind, latencies)),
+            }
+        }
     }
     out.seconds = started.elapsed().as_secs_f64();
     out.latencies.sort_unstable();
+    for (_, latencies) in &mut out.kinds {
+        latencies.sort_unstable();
+    }
     Ok(out)
 }
 
@@ -253,7 +292,7 @@ pub async fn api(
                     if result.is_err() && sender.is_closed() {
                         sender = connect(target.addr).await?;
                     }
-                    tally.record(t, result);
+                    tally.record(t, op.kind(), result);
                 }
                 Ok(tally)
             })
@@ -315,6 +354,12 @@ pub async fn post(sender: &mut Sender, token: &str, body: Bytes) -> Result<Answe
 }
 
 async fn api_call(sender: &mut Sender, token: &str, op: &Op, size: &Size) -> Result<(), String> {
+    let value = api_answer(sender, token, op).await?;
+    op.check(size, &value)
+}
+
+/// The value of `op`'s field in the API's answer (`Err` for an HTTP error or GraphQL errors).
+pub async fn api_answer(sender: &mut Sender, token: &str, op: &Op) -> Result<Value, String> {
     let body = serde_json::to_vec(&op.graphql()).map_err(|e| e.to_string())?;
     let Answer { status, body, .. } = post(sender, token, Bytes::from(body)).await?;
     if !status.is_success() {
@@ -331,7 +376,7 @@ async fn api_call(sender: &mut Sender, token: &str, op: &Op, size: &Size) -> Res
     for key in op.data_path() {
         value = value[*key].take();
     }
-    op.check(size, &value)
+    Ok(value)
 }
 
 /// The raw limit: the same operations as single SQL statements on a pool of `pool` connections.
@@ -342,10 +387,7 @@ pub async fn raw(
     plan: Plan,
 ) -> Result<Outcome, BenchError> {
     let control = Control::new(&plan);
-    let sql = RawSql {
-        list: RAW_LIST_SQL.as_str(),
-        get: RAW_GET_SQL.as_str(),
-    };
+    let sql = RawSql::new();
     let started = Instant::now();
     let tasks = (0..plan.connections)
         .map(|i| {
@@ -358,7 +400,7 @@ pub async fn raw(
                     let op = workload.next(&size, plan.org, &mut rng, control.serial());
                     let t = Instant::now();
                     let result = raw_call(&db, sql, &op, &size).await;
-                    tally.record(t, result);
+                    tally.record(t, op.kind(), result);
                 }
                 Ok(tally)
             })
@@ -370,14 +412,40 @@ pub async fn raw(
 // Built once, from constants only (no input reaches them), so sqlx may take them as `'static`.
 static RAW_LIST_SQL: LazyLock<String> = LazyLock::new(workload::raw_list_sql);
 static RAW_GET_SQL: LazyLock<String> = LazyLock::new(workload::raw_get_sql);
+static RAW_TRANSFER_PAGE_SQL: LazyLock<String> = LazyLock::new(workload::raw_transfer_page_sql);
+static RAW_TRANSFER_SUMMARY_SQL: LazyLock<String> =
+    LazyLock::new(workload::raw_transfer_summary_sql);
 
 #[derive(Clone, Copy)]
 struct RawSql {
     list: &'static str,
     get: &'static str,
+    transfer_page: &'static str,
+    transfer_summary: &'static str,
+}
+
+impl RawSql {
+    fn new() -> Self {
+        Self {
+            list: RAW_LIST_SQL.as_str(),
+            get: RAW_GET_SQL.as_str(),
+            transfer_page: RAW_TRANSFER_PAGE_SQL.as_str(),
+            transfer_summary: RAW_TRANSFER_SUMMARY_SQL.as_str(),
+        }
+    }
+}
+
+/// The raw side's answer to `op` (the same JSON as the API's field).
+pub async fn raw_answer(db: &PgPool, op: &Op) -> Result<Value, String> {
+    raw_value(db, RawSql::new(), op).await
 }
 
 async fn raw_call(db: &PgPool, sql: RawSql, op: &Op, size: &Size) -> Result<(), String> {
+    let value = raw_value(db, sql, op).await?;
+    op.check(size, &value)
+}
+
+async fn raw_value(db: &PgPool, sql: RawSql, op: &Op) -> Result<Value, String> {
     let org = data::org(op.org());
     let query = match op {
         Op::List { .. } => sqlx::query_scalar::<_, String>(sql.list).bind(org),
@@ -391,10 +459,15 @@ async fn raw_call(db: &PgPool, sql: RawSql, op: &Op, size: &Size) -> Result<(), 
             .bind(format!("Bench created {serial}"))
             .bind(data::id(Kind::Created, *serial * 3 + 1))
             .bind(data::id(Kind::Created, *serial * 3 + 2)),
+        Op::Update { asset, serial, .. } => sqlx::query_scalar(workload::RAW_UPDATE_SQL)
+            .bind(org)
+            .bind(asset.clone())
+            .bind(Op::update_text(*serial)),
+        Op::TransferPage { .. } => sqlx::query_scalar(sql.transfer_page).bind(org),
+        Op::TransferSummary { .. } => sqlx::query_scalar(sql.transfer_summary).bind(org),
     };
     let text = query.fetch_one(db).await.map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    op.check(size, &value)
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
 /// The API's count of SQL statements so far (from `/metrics`).

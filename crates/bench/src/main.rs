@@ -18,6 +18,7 @@ mod report;
 mod seed;
 mod stats;
 mod tools;
+mod transfers;
 mod workload;
 
 use data::Size;
@@ -94,8 +95,11 @@ enum Command {
     /// One tenant's `mixed` alone, then while other tenants attack the API: exit 1 when its
     /// p99 more than triples or it sees an error.
     Abuse(abuse::AbuseArgs),
-    /// `list` and `get` on two builds of the API, alternating run by run.
+    /// Workloads (`list` and `get` by default) on two builds of the API, alternating run by run.
     Compare(compare::CompareArgs),
+    /// `transfers` on the API against raw SQL, each kind of request apart, at one connection
+    /// and under load.
+    Transfers(transfers::TransfersArgs),
     /// Everything above but `compare`, written to docs/BENCHMARKS.md.
     Report(report::ReportArgs),
 }
@@ -257,6 +261,14 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
         }
         Command::Compare(args) => {
             let section = compare::compare(&url, &args).await?;
+            println!("{section}");
+            match &args.out {
+                Some(out) => doc::write_section(out, &section),
+                None => Ok(()),
+            }
+        }
+        Command::Transfers(args) => {
+            let section = transfers::transfers(&url, &args).await?;
             println!("{section}");
             match &args.out {
                 Some(out) => doc::write_section(out, &section),

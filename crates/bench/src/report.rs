@@ -18,6 +18,7 @@ use crate::migrate::{self, MigrateOutcome};
 use crate::paths::{self, PathTiming};
 use crate::stats::Samples;
 use crate::tools::{self, Memory, Server};
+use crate::transfers;
 use crate::workload::Workload;
 
 const SECRET: &str = "bench-secret-not-for-production";
@@ -263,10 +264,11 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
         load,
     })
     .await;
-    // Sections this run did not measure (`compare`, a skipped abuse test) stay as they were.
+    // Sections this run did not measure (`compare`'s, `transfers`', a skipped abuse test) stay
+    // as they were.
     let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
-    let kept: Vec<&str> = [compare::HEADING, abuse::HEADING]
-        .into_iter()
+    let kept: Vec<&str> = doc::headings(&previous)
+        .filter(|h| compare::is_heading(h) || [abuse::HEADING, transfers::HEADING].contains(h))
         .filter(|heading| doc::section(&text, heading).is_none())
         .filter_map(|heading| doc::section(&previous, heading))
         .collect();

@@ -19,14 +19,20 @@ pub enum Workload {
     ByCountry,
     /// 80% reads (list 30%, get 40%, by-country 10%), 20% creates.
     Mixed,
+    /// A seeded asset's description changed to a text never used before (every call writes).
+    Update,
+    /// `crossBorderTransfers(first: 50)` and `transferSummary`, half and half.
+    Transfers,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 7] = [
         Self::List,
         Self::Get,
         Self::ByCountry,
+        Self::Transfers,
         Self::Create,
+        Self::Update,
         Self::Mixed,
     ];
 
@@ -37,11 +43,13 @@ impl Workload {
             Self::Create => "create",
             Self::ByCountry => "by-country",
             Self::Mixed => "mixed",
+            Self::Update => "update",
+            Self::Transfers => "transfers",
         }
     }
 
     /// The next operation, drawn with `rng` (for organization `org`, or any); `serial` numbers
-    /// creates uniquely.
+    /// creates and updates uniquely.
     pub fn next(self, size: &Size, org: Option<u32>, rng: &mut Rng, serial: u64) -> Op {
         let org = org.unwrap_or_else(|| rng.below(size.orgs));
         let kind = match self {
@@ -64,6 +72,15 @@ impl Workload {
                 country: COUNTRIES[rng.below(COUNTRIES.len() as u32) as usize],
             },
             Self::Create => Op::Create { org, serial },
+            Self::Update => Op::Update {
+                org,
+                asset: data::asset(size, org, rng.below(size.assets)),
+                serial,
+            },
+            Self::Transfers => match rng.below(2) {
+                0 => Op::TransferPage { org },
+                _ => Op::TransferSummary { org },
+            },
         }
     }
 }
@@ -74,10 +91,32 @@ pub const PAGE: u32 = 50;
 /// One request.
 #[derive(Debug, Clone)]
 pub enum Op {
-    List { org: u32 },
-    Get { org: u32, asset: String },
-    Create { org: u32, serial: u64 },
-    ByCountry { org: u32, country: &'static str },
+    List {
+        org: u32,
+    },
+    Get {
+        org: u32,
+        asset: String,
+    },
+    Create {
+        org: u32,
+        serial: u64,
+    },
+    ByCountry {
+        org: u32,
+        country: &'static str,
+    },
+    Update {
+        org: u32,
+        asset: String,
+        serial: u64,
+    },
+    TransferPage {
+        org: u32,
+    },
+    TransferSummary {
+        org: u32,
+    },
 }
 
 const LIST_QUERY: &str = "query List($first: Int!) { digitalAssets(first: $first) { nodes { id name processingLocations { service country { isoCode } } activities { name } } } }";
@@ -86,6 +125,11 @@ const GET_QUERY: &str = "query Get($id: ID!) { digitalAsset(id: $id) { id name p
 // in countries `by-country` never reads (AT, PH), so writes leave the read workloads' answers as
 // they were.
 const CREATE_MUTATION: &str = "mutation Create($input: CreateDigitalAssetInput!) { createDigitalAsset(input: $input) { id name processingLocations { id service country { isoCode } } } }";
+// Only descriptions change, which no read workload asks for.
+const UPDATE_MUTATION: &str = "mutation Update($id: ID!, $input: UpdateDigitalAssetInput!) { updateDigitalAsset(id: $id, input: $input) { id name description } }";
+const TRANSFER_PAGE_QUERY: &str = "query Transfers($first: Int!) { crossBorderTransfers(first: $first) { totalCount nodes { id service country { isoCode } digitalAsset { name } transfer { risk legalBasis reasons } } } }";
+const TRANSFER_SUMMARY_QUERY: &str =
+    "query TransferSummary { transferSummary { country { isoCode } assets locations worstRisk } }";
 const BY_COUNTRY_QUERY: &str = "query ByCountry($country: ID!) { locationsByCountry(countryId: $country, isActive: true) { id service locationRole digitalAsset { id name } } }";
 
 /// The relations of a page of assets (`page`: a CTE of `id, name` rows), batched per relation
@@ -154,14 +198,148 @@ pub const RAW_CREATE_SQL: &str = "WITH a AS (
           FROM l JOIN countries c ON c.id = l.country_id))::text
      FROM a";
 
+/// `$1` organization, `$2` asset id, `$3` the new description.
+pub const RAW_UPDATE_SQL: &str = "UPDATE digital_assets SET description = $3, updated_at = now()
+     WHERE organization_id = $1 AND id = $2
+     RETURNING json_build_object('id', id, 'name', name, 'description', description)::text";
+
+/// The organization's active locations with their Chapter V risk (0 NONE to 4 CRITICAL), the
+/// rules of `service::transfers::risk` written over the reference tables themselves: each
+/// country's status (0 EEA, 1 adequate, 2 partially adequate, 3 third country) and each
+/// mechanism's kind (0 none, 1 adequacy, 2 safeguard, 3 derogation, 4 inactive, 5 other) are
+/// worked out once per reference row, not once per location (a third of the time of a summary).
+const RAW_RISKED: &str = "dest AS MATERIALIZED (
+       SELECT id, iso_code,
+              CASE WHEN gdpr_status ?| array['EU','EEA'] THEN 0
+                   WHEN gdpr_status ? 'Adequate' THEN CASE WHEN adequacy_partial THEN 2 ELSE 1 END
+                   ELSE 3 END AS status
+       FROM countries),
+     mech AS MATERIALIZED (
+       SELECT id, gdpr_article AS article,
+              CASE WHEN NOT is_active THEN 4 WHEN category = 'ADEQUACY' THEN 1
+                   WHEN category = 'APPROPRIATE_SAFEGUARD' THEN 2 WHEN category = 'DEROGATION' THEN 3
+                   ELSE 5 END AS kind
+       FROM transfer_mechanisms),
+     risked AS (
+       SELECT l.id, l.service, l.country_id, l.digital_asset_id, l.transfer_mechanism_id, d.iso_code,
+              a.name AS asset_name, a.contains_personal_data AS personal, m.article, d.status,
+              coalesce(m.kind, 0) AS kind,
+              CASE WHEN NOT a.contains_personal_data OR d.status = 0 THEN 0
+                   WHEN d.status = 1 THEN 1
+                   WHEN d.status = 2 THEN CASE WHEN m.kind = 2 THEN 1 ELSE 2 END
+                   ELSE CASE m.kind WHEN 2 THEN 2 WHEN 3 THEN 3 ELSE 4 END END AS risk
+       FROM asset_processing_locations l
+       JOIN digital_assets a ON a.id = l.digital_asset_id AND a.organization_id = $1
+       JOIN dest d ON d.id = l.country_id
+       LEFT JOIN mech m ON m.id = l.transfer_mechanism_id
+       WHERE l.organization_id = $1 AND l.is_active)";
+
+const RISK_NAMES: &str = "(ARRAY['NONE','LOW','MEDIUM','HIGH','CRITICAL'])";
+
+/// `crossBorderTransfers(first: 50)` (active locations at LOW or worse, worst first, then by id,
+/// with their total, counted by a window over the same rows: faster than a second scan or a
+/// materialized `risked`), assessed as `service::transfers::assess` does: one statement.
+pub fn raw_transfer_page_sql() -> String {
+    format!(
+        "WITH {RAW_RISKED},
+         hq AS (
+           SELECT coalesce(NOT (hc.gdpr_status ?| array['EU','EEA']), false) AS outside
+           FROM organizations o LEFT JOIN countries hc ON hc.id = o.headquarters_country_id
+           WHERE o.id = $1),
+         page AS (
+           SELECT *, count(*) OVER () AS total FROM risked WHERE risk >= 1
+           ORDER BY risk DESC, id LIMIT {PAGE})
+         SELECT json_build_object('totalCount', coalesce(max(total), 0), 'nodes', coalesce(json_agg(
+           json_build_object('id', id, 'service', service, 'country', json_build_object('isoCode', iso_code),
+             'digitalAsset', json_build_object('name', asset_name),
+             'transfer', json_build_object('risk', {RISK_NAMES}[risk + 1],
+               'legalBasis', CASE WHEN status = 0 OR NOT personal THEN NULL
+                                  WHEN status = 1 THEN 'Art. 45'
+                                  WHEN status = 2 THEN CASE WHEN kind = 2 THEN article ELSE 'Art. 45' END
+                                  WHEN kind IN (2, 3) THEN article END,
+               'reasons', CASE WHEN status = 0 THEN CASE WHEN personal THEN ARRAY['DESTINATION_IN_EEA']
+                                                         ELSE ARRAY['DESTINATION_IN_EEA','NO_PERSONAL_DATA'] END
+                               WHEN NOT personal THEN ARRAY['NO_PERSONAL_DATA']
+                               WHEN status = 1 THEN CASE WHEN kind = 4 THEN ARRAY['ADEQUACY_DECISION','INACTIVE_MECHANISM']
+                                                         ELSE ARRAY['ADEQUACY_DECISION'] END
+                               WHEN status = 2 THEN ARRAY['PARTIAL_ADEQUACY'] || CASE kind
+                                   WHEN 2 THEN ARRAY['APPROPRIATE_SAFEGUARD'] WHEN 3 THEN ARRAY['DEROGATION_ONLY']
+                                   WHEN 4 THEN ARRAY['INACTIVE_MECHANISM'] WHEN 5 THEN ARRAY['UNRECOGNISED_MECHANISM']
+                                   ELSE ARRAY[]::text[] END
+                               ELSE CASE kind WHEN 0 THEN ARRAY['NO_MECHANISM'] WHEN 1 THEN ARRAY['ADEQUACY_WITHOUT_DECISION']
+                                   WHEN 2 THEN ARRAY['APPROPRIATE_SAFEGUARD','TRANSFER_IMPACT_ASSESSMENT_EXPECTED']
+                                   WHEN 3 THEN ARRAY['DEROGATION_ONLY'] WHEN 4 THEN ARRAY['INACTIVE_MECHANISM']
+                                   ELSE ARRAY['UNRECOGNISED_MECHANISM'] END
+                          END || CASE WHEN (SELECT outside FROM hq) THEN ARRAY['EXPORTER_OUTSIDE_EEA']
+                                      ELSE ARRAY[]::text[] END))
+           ORDER BY risk DESC, id), '[]'))::text
+         FROM page"
+    )
+}
+
+/// Organization `$1`'s active locations per risk level (what `transfers` has to assess).
+pub fn raw_risk_counts_sql() -> String {
+    format!(
+        "WITH {RAW_RISKED}
+         SELECT {RISK_NAMES}[risk + 1], count(*) FROM risked GROUP BY risk ORDER BY risk"
+    )
+}
+
+/// Organization `$1`'s active locations of personal data in third countries without an
+/// adequacy decision, per mechanism recorded.
+pub fn raw_third_country_mechanisms_sql() -> String {
+    format!(
+        "WITH {RAW_RISKED}
+         SELECT coalesce(transfer_mechanism_id, 'none'), count(*) FROM risked
+         WHERE status = 3 AND personal GROUP BY 1 ORDER BY 1"
+    )
+}
+
+/// `transferSummary`: per destination country of the active locations, worst first, then by
+/// country name (compared as the API does, byte by byte): one statement.
+pub fn raw_transfer_summary_sql() -> String {
+    format!(
+        "WITH {RAW_RISKED},
+         per AS (
+           SELECT country_id, count(DISTINCT digital_asset_id) AS assets, count(*) AS locations,
+                  max(risk) AS worst
+           FROM risked GROUP BY country_id)
+         SELECT coalesce(json_agg(json_build_object('country', json_build_object('isoCode', c.iso_code),
+             'assets', per.assets, 'locations', per.locations, 'worstRisk', {RISK_NAMES}[per.worst + 1])
+           ORDER BY per.worst DESC, c.name COLLATE \"C\"), '[]')::text
+         FROM per JOIN countries c ON c.id = per.country_id"
+    )
+}
+
 impl Op {
     pub fn org(&self) -> u32 {
         match self {
             Op::List { org }
             | Op::Get { org, .. }
             | Op::Create { org, .. }
-            | Op::ByCountry { org, .. } => *org,
+            | Op::ByCountry { org, .. }
+            | Op::Update { org, .. }
+            | Op::TransferPage { org }
+            | Op::TransferSummary { org } => *org,
         }
+    }
+
+    /// What kind of request it is (latencies are also kept per kind).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::List { .. } => "list",
+            Op::Get { .. } => "get",
+            Op::Create { .. } => "create",
+            Op::ByCountry { .. } => "by-country",
+            Op::Update { .. } => "update",
+            Op::TransferPage { .. } => "crossBorderTransfers",
+            Op::TransferSummary { .. } => "transferSummary",
+        }
+    }
+
+    /// The description an update sets: a text no earlier call used, so every call writes.
+    pub fn update_text(serial: u64) -> String {
+        format!("Bench updated {serial}")
     }
 
     /// The GraphQL request body.
@@ -180,6 +358,14 @@ impl Op {
                     {"service": "Support", "countryId": "PH", "locationRole": "PROCESSING", "purposeText": "Benchmark purpose", "transferMechanismId": "SCC"}
                 ]
             }}}),
+            Op::Update { asset, serial, .. } => json!({"query": UPDATE_MUTATION, "variables": {
+                "id": asset,
+                "input": {"description": Op::update_text(*serial)}
+            }}),
+            Op::TransferPage { .. } => {
+                json!({"query": TRANSFER_PAGE_QUERY, "variables": {"first": PAGE}})
+            }
+            Op::TransferSummary { .. } => json!({"query": TRANSFER_SUMMARY_QUERY}),
         }
     }
 
@@ -221,6 +407,21 @@ impl Op {
                     None => Ok(()),
                 }
             }
+            Op::Update { asset, serial, .. } => {
+                if value["id"] == asset.as_str()
+                    && value["name"].is_string()
+                    && value["description"] == Op::update_text(*serial).as_str()
+                {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "update: asked {asset} with serial {serial}, got {}",
+                        short(value)
+                    ))
+                }
+            }
+            Op::TransferPage { .. } => check_transfer_page(value),
+            Op::TransferSummary { .. } => check_transfer_summary(value),
         }
     }
 
@@ -231,6 +432,9 @@ impl Op {
             Op::Get { .. } => &["digitalAsset"],
             Op::Create { .. } => &["createDigitalAsset"],
             Op::ByCountry { .. } => &["locationsByCountry"],
+            Op::Update { .. } => &["updateDigitalAsset"],
+            Op::TransferPage { .. } => &["crossBorderTransfers"],
+            Op::TransferSummary { .. } => &["transferSummary"],
         }
     }
 }
@@ -246,6 +450,88 @@ fn check_asset(asset: &Value) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("asset without its relations: {}", short(asset)))
+    }
+}
+
+/// The level of a `TransferRisk` name (0 NONE to 4 CRITICAL).
+fn risk_level(value: &Value) -> Option<usize> {
+    const RISKS: [&str; 5] = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+    RISKS.iter().position(|r| value.as_str() == Some(*r))
+}
+
+/// Whether `levels` never rises (worst first).
+fn worst_first(levels: &[usize]) -> bool {
+    levels.windows(2).all(|w| w[0] >= w[1])
+}
+
+/// A page of active locations at LOW or worse, worst first, each assessed; as long as the
+/// total allows.
+fn check_transfer_page(value: &Value) -> Result<(), String> {
+    let total = value["totalCount"]
+        .as_u64()
+        .ok_or_else(|| format!("crossBorderTransfers: no totalCount: {}", short(value)))?;
+    let nodes = value["nodes"]
+        .as_array()
+        .ok_or_else(|| format!("crossBorderTransfers: no nodes: {}", short(value)))?;
+    let want = total.min(u64::from(PAGE)) as usize;
+    if nodes.len() != want {
+        return Err(format!(
+            "crossBorderTransfers: {} locations of {total}, expected {want}",
+            nodes.len()
+        ));
+    }
+    let mut levels = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let transfer = &node["transfer"];
+        let level = risk_level(&transfer["risk"]).filter(|&l| l >= 1);
+        let ok = node["id"].is_string()
+            && node["service"].is_string()
+            && node["country"]["isoCode"].is_string()
+            && node["digitalAsset"]["name"].is_string()
+            && (transfer["legalBasis"].is_string() || transfer["legalBasis"].is_null())
+            && transfer["reasons"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty() && r.iter().all(Value::is_string));
+        match level {
+            Some(level) if ok => levels.push(level),
+            _ => {
+                return Err(format!(
+                    "crossBorderTransfers: not an assessed location at LOW or worse: {}",
+                    short(node)
+                ));
+            }
+        }
+    }
+    if worst_first(&levels) {
+        Ok(())
+    } else {
+        Err("crossBorderTransfers: not worst first".into())
+    }
+}
+
+/// One row per destination country, worst first, at least one location each.
+fn check_transfer_summary(value: &Value) -> Result<(), String> {
+    let rows = value
+        .as_array()
+        .filter(|rows| !rows.is_empty())
+        .ok_or_else(|| format!("transferSummary: no countries: {}", short(value)))?;
+    let mut levels = Vec::with_capacity(rows.len());
+    for row in rows {
+        let assets = row["assets"].as_u64().unwrap_or(0);
+        let locations = row["locations"].as_u64().unwrap_or(0);
+        match risk_level(&row["worstRisk"]) {
+            Some(level)
+                if row["country"]["isoCode"].is_string() && 1 <= assets && assets <= locations =>
+            {
+                levels.push(level);
+            }
+            _ => return Err(format!("transferSummary: bad row {}", short(row))),
+        }
+    }
+    if worst_first(&levels) {
+        Ok(())
+    } else {
+        Err("transferSummary: not worst first".into())
     }
 }
 
@@ -297,6 +583,40 @@ mod tests {
         }
         let create = Op::Create { org: 0, serial: 1 }.graphql().to_string();
         assert!(create.contains("\"AT\"") && create.contains("\"PH\""));
+    }
+
+    #[test]
+    fn transfer_answers_must_be_assessed_and_worst_first() {
+        let node = |risk: &str| {
+            json!({"id": "l", "service": "s", "country": {"isoCode": "IN"}, "digitalAsset": {"name": "a"},
+                   "transfer": {"risk": risk, "legalBasis": null, "reasons": ["NO_MECHANISM"]}})
+        };
+        let page = |risks: &[&str], total: usize| {
+            let nodes: Vec<Value> = risks.iter().map(|r| node(r)).collect();
+            Op::TransferPage { org: 0 }.check(
+                &Size {
+                    orgs: 1,
+                    assets: 1,
+                    locations: 1,
+                    activities: 3,
+                    links: 1,
+                },
+                &json!({"totalCount": total, "nodes": nodes}),
+            )
+        };
+        assert!(page(&["CRITICAL", "MEDIUM", "LOW"], 3).is_ok());
+        assert!(page(&["MEDIUM", "CRITICAL"], 2).is_err(), "not worst first");
+        assert!(page(&["NONE"], 1).is_err(), "below LOW");
+        assert!(page(&["LOW"], 2).is_err(), "fewer than the total allows");
+        let summary = |rows: Value| check_transfer_summary(&rows);
+        let row = |risk: &str, assets: u32, locations: u32| json!({"country": {"isoCode": "IN"}, "assets": assets, "locations": locations, "worstRisk": risk});
+        assert!(summary(json!([row("CRITICAL", 2, 3), row("NONE", 1, 1)])).is_ok());
+        assert!(summary(json!([row("NONE", 1, 1), row("LOW", 1, 1)])).is_err());
+        assert!(
+            summary(json!([row("LOW", 2, 1)])).is_err(),
+            "more assets than locations"
+        );
+        assert!(summary(json!([])).is_err());
     }
 
     #[test]
