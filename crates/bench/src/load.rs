@@ -465,6 +465,9 @@ async fn raw_value(db: &PgPool, sql: RawSql, op: &Op) -> Result<Value, String> {
             .bind(Op::update_text(*serial)),
         Op::TransferPage { .. } => sqlx::query_scalar(sql.transfer_page).bind(org),
         Op::TransferSummary { .. } => sqlx::query_scalar(sql.transfer_summary).bind(org),
+        Op::Search { text, .. } => sqlx::query_scalar(workload::RAW_SEARCH_SQL)
+            .bind(org)
+            .bind(format!("%{text}%")),
     };
     let text = query.fetch_one(db).await.map_err(|e| e.to_string())?;
     serde_json::from_str(&text).map_err(|e| e.to_string())

@@ -11,6 +11,7 @@ mod attacks;
 mod compare;
 mod data;
 mod doc;
+mod finding;
 mod load;
 mod migrate;
 mod paths;
@@ -100,6 +101,11 @@ enum Command {
     /// `transfers` on the API against raw SQL, each kind of request apart, at one connection
     /// and under load.
     Transfers(transfers::TransfersArgs),
+    /// `search` on the API and raw SQL with the trigram indexes, then without them (dropped,
+    /// then recreated as they were).
+    Search(finding::SearchArgs),
+    /// `GET /export/digital-assets.csv` of a 100,000-row organization: time and the API's RSS.
+    Export(finding::ExportArgs),
     /// Everything above but `compare`, written to docs/BENCHMARKS.md.
     Report(report::ReportArgs),
 }
@@ -269,6 +275,22 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
         }
         Command::Transfers(args) => {
             let section = transfers::transfers(&url, &args).await?;
+            println!("{section}");
+            match &args.out {
+                Some(out) => doc::write_section(out, &section),
+                None => Ok(()),
+            }
+        }
+        Command::Search(args) => {
+            let section = finding::search(&url, &args).await?;
+            println!("{section}");
+            match &args.out {
+                Some(out) => doc::write_section(out, &section),
+                None => Ok(()),
+            }
+        }
+        Command::Export(args) => {
+            let section = finding::export(&url, &args).await?;
             println!("{section}");
             match &args.out {
                 Some(out) => doc::write_section(out, &section),

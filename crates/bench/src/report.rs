@@ -13,6 +13,7 @@ use crate::abuse::{self, AbuseArgs, AbuseOutcome};
 use crate::compare;
 use crate::data::Size;
 use crate::doc;
+use crate::finding;
 use crate::load::{self, ApiTarget, Outcome, Plan, Shape};
 use crate::migrate::{self, MigrateOutcome};
 use crate::paths::{self, PathTiming};
@@ -264,11 +265,21 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
         load,
     })
     .await;
-    // Sections this run did not measure (`compare`'s, `transfers`', a skipped abuse test) stay
+    // Sections this run did not measure (`compare`'s, `transfers`', `search`'s, `export`'s, a
+    // skipped abuse test) stay
     // as they were.
     let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
     let kept: Vec<&str> = doc::headings(&previous)
-        .filter(|h| compare::is_heading(h) || [abuse::HEADING, transfers::HEADING].contains(h))
+        .filter(|h| {
+            compare::is_heading(h)
+                || [
+                    abuse::HEADING,
+                    transfers::HEADING,
+                    finding::SEARCH_HEADING,
+                    finding::EXPORT_HEADING,
+                ]
+                .contains(h)
+        })
         .filter(|heading| doc::section(&text, heading).is_none())
         .filter_map(|heading| doc::section(&previous, heading))
         .collect();

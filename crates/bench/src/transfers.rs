@@ -161,7 +161,7 @@ async fn same_answers(target: &ApiTarget, raw: &PgPool, org: u32) -> Result<Stri
 }
 
 /// Where `a` and `b` first differ (a JSON path), if they do.
-fn difference(a: &Value, b: &Value, at: String) -> Option<String> {
+pub(crate) fn difference(a: &Value, b: &Value, at: String) -> Option<String> {
     match (a, b) {
         (Value::Array(x), Value::Array(y)) => {
             if x.len() != y.len() {

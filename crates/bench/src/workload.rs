@@ -23,6 +23,9 @@ pub enum Workload {
     Update,
     /// `crossBorderTransfers(first: 50)` and `transferSummary`, half and half.
     Transfers,
+    /// `digitalAssets(filter: { search }, first: 50)` for three digits of a random asset's
+    /// number ([`search_text`]).
+    Search,
 }
 
 impl Workload {
@@ -45,6 +48,7 @@ impl Workload {
             Self::Mixed => "mixed",
             Self::Update => "update",
             Self::Transfers => "transfers",
+            Self::Search => "search",
         }
     }
 
@@ -81,7 +85,28 @@ impl Workload {
                 0 => Op::TransferPage { org },
                 _ => Op::TransferSummary { org },
             },
+            Self::Search => Op::Search {
+                org,
+                text: search_text(size, org, rng.below(size.assets)),
+            },
         }
+    }
+}
+
+/// What `search` looks for, for asset `a` of organization `o`: the first three digits of its
+/// number `n`, which the seed writes into its description (`Benchmark asset number n`) and url
+/// (`https://asset-n.bench.invalid/`). With five-digit numbers (organizations 5 and up of the
+/// default data set) it matches the hundred assets `n / 100 * 100` to `+ 99`, all of the same
+/// organization (5% of its 2000), plus the few whose name (ten hex digits of an md5) holds the
+/// same three digits; below 100, the end of `number n` (`r 7`, ` 42`).
+pub fn search_text(size: &Size, org: u32, a: u32) -> String {
+    let n = u64::from(org) * u64::from(size.assets) + u64::from(a);
+    let digits = n.to_string();
+    if digits.len() >= 3 {
+        digits[..3].to_owned()
+    } else {
+        let tail = format!("er {digits}");
+        tail[tail.len() - 3..].to_owned()
     }
 }
 
@@ -117,6 +142,10 @@ pub enum Op {
     TransferSummary {
         org: u32,
     },
+    Search {
+        org: u32,
+        text: String,
+    },
 }
 
 const LIST_QUERY: &str = "query List($first: Int!) { digitalAssets(first: $first) { nodes { id name processingLocations { service country { isoCode } } activities { name } } } }";
@@ -130,6 +159,7 @@ const UPDATE_MUTATION: &str = "mutation Update($id: ID!, $input: UpdateDigitalAs
 const TRANSFER_PAGE_QUERY: &str = "query Transfers($first: Int!) { crossBorderTransfers(first: $first) { totalCount nodes { id service country { isoCode } digitalAsset { name } transfer { risk legalBasis reasons } } } }";
 const TRANSFER_SUMMARY_QUERY: &str =
     "query TransferSummary { transferSummary { country { isoCode } assets locations worstRisk } }";
+const SEARCH_QUERY: &str = "query Search($text: String!, $first: Int!) { digitalAssets(filter: { search: $text }, first: $first) { totalCount nodes { id name } } }";
 const BY_COUNTRY_QUERY: &str = "query ByCountry($country: ID!) { locationsByCountry(countryId: $country, isActive: true) { id service locationRole digitalAsset { id name } } }";
 
 /// The relations of a page of assets (`page`: a CTE of `id, name` rows), batched per relation
@@ -197,6 +227,15 @@ pub const RAW_CREATE_SQL: &str = "WITH a AS (
                  ORDER BY l.created_at, l.id)
           FROM l JOIN countries c ON c.id = l.country_id))::text
      FROM a";
+
+/// `search`: `$1` organization, `$2` the `ILIKE` pattern (`%text%`); the first page by name,
+/// then id (the API's default order), and the total.
+pub const RAW_SEARCH_SQL: &str = "WITH m AS (
+       SELECT id, name FROM digital_assets
+       WHERE organization_id = $1 AND (name ILIKE $2 OR description ILIKE $2 OR url ILIKE $2)),
+     page AS (SELECT id, name FROM m ORDER BY name, id LIMIT 50)
+     SELECT json_build_object('totalCount', (SELECT count(*) FROM m), 'nodes',
+         coalesce((SELECT json_agg(json_build_object('id', id, 'name', name) ORDER BY name, id) FROM page), '[]'))::text";
 
 /// `$1` organization, `$2` asset id, `$3` the new description.
 pub const RAW_UPDATE_SQL: &str = "UPDATE digital_assets SET description = $3, updated_at = now()
@@ -320,7 +359,8 @@ impl Op {
             | Op::ByCountry { org, .. }
             | Op::Update { org, .. }
             | Op::TransferPage { org }
-            | Op::TransferSummary { org } => *org,
+            | Op::TransferSummary { org }
+            | Op::Search { org, .. } => *org,
         }
     }
 
@@ -334,6 +374,7 @@ impl Op {
             Op::Update { .. } => "update",
             Op::TransferPage { .. } => "crossBorderTransfers",
             Op::TransferSummary { .. } => "transferSummary",
+            Op::Search { .. } => "search",
         }
     }
 
@@ -366,6 +407,9 @@ impl Op {
                 json!({"query": TRANSFER_PAGE_QUERY, "variables": {"first": PAGE}})
             }
             Op::TransferSummary { .. } => json!({"query": TRANSFER_SUMMARY_QUERY}),
+            Op::Search { text, .. } => {
+                json!({"query": SEARCH_QUERY, "variables": {"text": text, "first": PAGE}})
+            }
         }
     }
 
@@ -422,6 +466,7 @@ impl Op {
             }
             Op::TransferPage { .. } => check_transfer_page(value),
             Op::TransferSummary { .. } => check_transfer_summary(value),
+            Op::Search { org, text } => check_search(size, *org, text, value),
         }
     }
 
@@ -435,6 +480,7 @@ impl Op {
             Op::Update { .. } => &["updateDigitalAsset"],
             Op::TransferPage { .. } => &["crossBorderTransfers"],
             Op::TransferSummary { .. } => &["transferSummary"],
+            Op::Search { .. } => &["digitalAssets"],
         }
     }
 }
@@ -535,6 +581,40 @@ fn check_transfer_summary(value: &Value) -> Result<(), String> {
     }
 }
 
+/// A page of the organization's assets, as long as the total allows, the total at least the
+/// assets whose number holds `text` (there is always one: the text was cut from such a number).
+fn check_search(size: &Size, org: u32, text: &str, value: &Value) -> Result<(), String> {
+    let total = value["totalCount"]
+        .as_u64()
+        .ok_or_else(|| format!("search {text:?}: no totalCount: {}", short(value)))?;
+    let nodes = value["nodes"]
+        .as_array()
+        .ok_or_else(|| format!("search {text:?}: no nodes: {}", short(value)))?;
+    let want = total.min(u64::from(PAGE)) as usize;
+    if total == 0 || nodes.len() != want {
+        return Err(format!(
+            "search {text:?}: {} assets of {total}, expected {want} and at least one",
+            nodes.len()
+        ));
+    }
+    let first = u64::from(org) * u64::from(size.assets);
+    let own = |id: &str| {
+        id.strip_prefix("00000004-0000-7000-8000-")
+            .and_then(|n| u64::from_str_radix(n, 16).ok())
+            .is_some_and(|n| (first..first + u64::from(size.assets)).contains(&n))
+    };
+    match nodes
+        .iter()
+        .find(|n| !(n["id"].as_str().is_some_and(own) && n["name"].is_string()))
+    {
+        Some(bad) => Err(format!(
+            "search {text:?}: not an asset of organization {org}: {}",
+            short(bad)
+        )),
+        None => Ok(()),
+    }
+}
+
 fn short(value: &Value) -> String {
     let mut text = value.to_string();
     if text.len() > 200 {
@@ -617,6 +697,48 @@ mod tests {
             "more assets than locations"
         );
         assert!(summary(json!([])).is_err());
+    }
+
+    #[test]
+    fn search_texts_are_three_characters_of_the_description() {
+        let size = Size {
+            orgs: 50,
+            assets: 2000,
+            locations: 3,
+            activities: 20,
+            links: 5,
+        };
+        assert_eq!(search_text(&size, 10, 345), "203");
+        assert_eq!(search_text(&size, 0, 7), "r 7");
+        assert_eq!(search_text(&size, 0, 42), " 42");
+        for (o, a) in [(0, 7), (0, 42), (0, 999), (3, 5), (49, 1999)] {
+            let n = o * 2000 + a;
+            let text = search_text(&size, o, a);
+            assert_eq!(text.len(), 3);
+            assert!(format!("Benchmark asset number {n}").contains(&text));
+        }
+        let node = |n: u64| json!({"id": data::id(data::Kind::Asset, n), "name": "Asset x"});
+        let op = Op::Search {
+            org: 1,
+            text: "200".into(),
+        };
+        assert!(
+            op.check(&size, &json!({"totalCount": 1, "nodes": [node(2001)]}))
+                .is_ok()
+        );
+        assert!(
+            op.check(&size, &json!({"totalCount": 1, "nodes": [node(1)]}))
+                .is_err(),
+            "another organization's asset"
+        );
+        assert!(
+            op.check(&size, &json!({"totalCount": 2, "nodes": [node(2001)]}))
+                .is_err()
+        );
+        assert!(
+            op.check(&size, &json!({"totalCount": 0, "nodes": []}))
+                .is_err()
+        );
     }
 
     #[test]
