@@ -93,10 +93,14 @@ const BOOKKEEPING: [&str; 5] = [
     "updated_at",
 ];
 
+/// The columns of `E` a person edits.
+fn editable<E: EntityTrait>() -> impl Iterator<Item = E::Column> {
+    E::Column::iter().filter(|c| !BOOKKEEPING.contains(&c.as_str()))
+}
+
 /// The fields of `model` a person edits, as (API name, JSON value).
 pub(crate) fn fields<M: ModelTrait>(model: &M) -> Vec<(String, Json)> {
-    <M::Entity as EntityTrait>::Column::iter()
-        .filter(|c| !BOOKKEEPING.contains(&c.as_str()))
+    editable::<M::Entity>()
         .map(|c| (api_name(c.as_str()), to_json(&model.get(c))))
         .collect()
 }
@@ -218,22 +222,17 @@ impl Change {
     }
 }
 
-/// `current` with the values `change` sets: the row an update would leave, to tell whether it
-/// changes anything before writing it.
-pub(crate) fn applied<A>(
-    current: &<A::Entity as EntityTrait>::Model,
-    change: &A,
-) -> Result<<A::Entity as EntityTrait>::Model, ServiceError>
+/// Whether `change` sets a field a person edits to a value other than `current`'s: the check
+/// before an update writes anything (no row copied, no JSON built), so that a call that changes
+/// nothing writes nothing.
+pub(crate) fn changes_anything<A>(current: &<A::Entity as EntityTrait>::Model, change: &A) -> bool
 where
     A: sea_orm::ActiveModelTrait,
 {
-    let mut after = current.clone();
-    for column in <A::Entity as EntityTrait>::Column::iter() {
-        if let sea_orm::ActiveValue::Set(value) = change.get(column) {
-            after.try_set(column, value)?;
-        }
-    }
-    Ok(after)
+    editable::<A::Entity>().any(|column| match change.get(column) {
+        sea_orm::ActiveValue::Set(value) => value != current.get(column),
+        _ => false,
+    })
 }
 
 /// A row's state as JSON, for a snapshot: every column but the organization, API names.
@@ -579,6 +578,17 @@ mod tests {
         let before = location();
         let mut after = before.clone();
         after.updated_at = chrono::Utc::now().fixed_offset();
+        let mut change = entity::asset_processing_locations::ActiveModel {
+            updated_at: sea_orm::ActiveValue::Set(after.updated_at),
+            country_id: sea_orm::ActiveValue::Set("US".into()),
+            ..Default::default()
+        };
+        assert!(
+            !changes_anything(&before, &change),
+            "bookkeeping and equal values"
+        );
+        change.country_id = sea_orm::ActiveValue::Set("IN".into());
+        assert!(changes_anything(&before, &change));
         assert!(
             Change::updated(EntityType::ProcessingLocation, "l", "a", &before, &after).is_none()
         );

@@ -216,8 +216,7 @@ async fn save_logged(
 ) -> Result<Model, ServiceError> {
     let kind = EntityType::ProcessingLocation;
     let (id, asset) = (&current.id, &current.digital_asset_id);
-    let after = history::applied(current, &change)?;
-    if Change::updated(kind, id, asset, current, &after).is_none() {
+    if !history::changes_anything(current, &change) {
         return Ok(current.clone());
     }
     let saved = scope::update_by_id::<Entity, _>(db, tenant, id, change).await?;

@@ -266,8 +266,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     set_if(&mut change.discovered_via, patch.discovered_via);
     set_if(&mut change.metadata, patch.metadata);
     refs.check(&txn, tenant).await?;
-    let after = history::applied(&current, &change)?;
-    if Change::updated(EntityType::DigitalAsset, id, id, &current, &after).is_none() {
+    if !history::changes_anything(&current, &change) {
         // Nothing changes: nothing is written, not even `updatedAt`.
         return Ok(current);
     }
