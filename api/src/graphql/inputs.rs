@@ -44,27 +44,10 @@ pub struct DigitalAssetFilter {
     pub transfer_risk: Option<TransferRisk>,
 }
 
-/// Most values in one of the filter's lists (there are fewer kinds than this).
-const MAX_FILTER_VALUES: usize = 20;
-
 impl DigitalAssetFilter {
     /// The service's filter, without its transfer risk (which needs the reference data's
-    /// rules), validated.
+    /// rules), validated (`AssetFilter::checked`).
     pub fn into_service(self) -> Result<AssetFilter, async_graphql::Error> {
-        for (field, len) in [
-            ("filter.types", self.types.as_ref().map_or(0, Vec::len)),
-            (
-                "filter.integrationStatuses",
-                self.integration_statuses.as_ref().map_or(0, Vec::len),
-            ),
-        ] {
-            if len > MAX_FILTER_VALUES {
-                return Err(bad_input(
-                    field,
-                    format!("{field} takes at most {MAX_FILTER_VALUES} values"),
-                ));
-            }
-        }
         AssetFilter {
             search: self.search,
             asset_type: self.asset_type.map(Into::into),

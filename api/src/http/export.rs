@@ -268,12 +268,6 @@ async fn filter(params: Params, state: &Arc<AppState>) -> Result<AssetFilter, Se
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        if items.len() > 20 {
-            return Err(ServiceError::bad_input(
-                field,
-                format!("{field} takes at most 20 values"),
-            ));
-        }
         items
             .into_iter()
             .map(|t| parse(field, t, values.clone(), name))

@@ -54,6 +54,9 @@ pub struct AssetRiskFilter {
 /// Longest search text.
 pub const MAX_SEARCH_CHARS: usize = 200;
 
+/// Most values in one of the filter's lists (there are fewer kinds than this).
+pub const MAX_FILTER_VALUES: usize = 20;
+
 impl AssetFilter {
     /// Validates the filter and trims its search (an empty search filters nothing).
     pub fn checked(mut self) -> Result<Self, ServiceError> {
@@ -66,6 +69,20 @@ impl AssetFilter {
                 ));
             }
             self.search = (!text.is_empty()).then(|| text.to_owned());
+        }
+        for (field, len) in [
+            ("filter.types", self.types.len()),
+            (
+                "filter.integrationStatuses",
+                self.integration_statuses.len(),
+            ),
+        ] {
+            if len > MAX_FILTER_VALUES {
+                return Err(ServiceError::bad_input(
+                    field,
+                    format!("{field} takes at most {MAX_FILTER_VALUES} values"),
+                ));
+            }
         }
         validate::timestamp("filter.updatedSince", self.updated_since.as_ref())?;
         // In UTC, as stored: SQLite compares times as text.
