@@ -121,34 +121,15 @@ async fn measure(
     args: &SearchArgs,
 ) -> Result<State, BenchError> {
     let raw = db.get_postgres_connection_pool();
-    let plan = |secs| Plan::new(args.shape.connections, Duration::from_secs(secs));
-    let workload = Workload::Search;
-    load::api(target, args.size, workload, plan(args.shape.warmup)).await?;
-    load::raw(raw, args.size, workload, plan(args.shape.warmup)).await?;
-    let mut state = State {
-        api: Vec::new(),
-        raw: Vec::new(),
-    };
-    for run in 0..args.runs.max(1) {
-        let api_first = run % 2 == 0;
-        if !api_first {
-            state
-                .raw
-                .push(load::raw(raw, args.size, workload, plan(args.shape.duration)).await?);
-        }
-        state
-            .api
-            .push(load::api(target, args.size, workload, plan(args.shape.duration)).await?);
-        if api_first {
-            state
-                .raw
-                .push(load::raw(raw, args.size, workload, plan(args.shape.duration)).await?);
-        }
-        for (side, outcome) in [("api", &state.api[run]), ("raw", &state.raw[run])] {
-            outcome.ok()?;
-            info!(side, run, outcome = outcome.line());
-        }
-    }
+    let plan = |duration| Plan::new(args.shape.connections, duration);
+    let times = (
+        Duration::from_secs(args.shape.warmup),
+        Duration::from_secs(args.shape.duration),
+        args.runs,
+    );
+    let (api, raw) =
+        load::api_against_raw(target, raw, args.size, Workload::Search, plan, times).await?;
+    let state = State { api, raw };
     Ok(state)
 }
 

@@ -379,6 +379,43 @@ pub async fn api_answer(sender: &mut Sender, token: &str, op: &Op) -> Result<Val
     Ok(value)
 }
 
+/// The API and the raw side on one workload: a warm-up of each, then `runs` runs of each,
+/// alternating which side goes first run by run, so that whatever the machine does meanwhile
+/// falls on both. Returns each side's outcomes, in run order; a run with errors stops it.
+pub async fn api_against_raw(
+    target: &ApiTarget,
+    raw_db: &PgPool,
+    size: Size,
+    workload: Workload,
+    plan: impl Fn(Duration) -> Plan,
+    (warmup, duration, runs): (Duration, Duration, usize),
+) -> Result<(Vec<Outcome>, Vec<Outcome>), BenchError> {
+    api(target, size, workload, plan(warmup)).await?;
+    raw(raw_db, size, workload, plan(warmup)).await?;
+    let (mut apis, mut raws) = (Vec::new(), Vec::new());
+    for run in 0..runs.max(1) {
+        let api_first = run % 2 == 0;
+        if !api_first {
+            raws.push(raw(raw_db, size, workload, plan(duration)).await?);
+        }
+        apis.push(api(target, size, workload, plan(duration)).await?);
+        if api_first {
+            raws.push(raw(raw_db, size, workload, plan(duration)).await?);
+        }
+        for (side, outcome) in [("api", &apis[run]), ("raw", &raws[run])] {
+            outcome.ok()?;
+            tracing::info!(
+                workload = workload.name(),
+                connections = plan(duration).connections,
+                side,
+                run,
+                outcome = outcome.line()
+            );
+        }
+    }
+    Ok((apis, raws))
+}
+
 /// The raw limit: the same operations as single SQL statements on a pool of `pool` connections.
 pub async fn raw(
     db: &PgPool,

@@ -11,7 +11,6 @@ use std::sync::LazyLock;
 use clap::Args;
 use sea_orm::sqlx::{self, PgPool};
 use serde_json::Value;
-use tracing::info;
 
 use crate::BenchError;
 use crate::data::{self, Size};
@@ -77,38 +76,23 @@ pub async fn transfers(url: &str, args: &TransfersArgs) -> Result<String, BenchE
 
     let mut levels = Vec::new();
     for connections in [1, args.shape.connections.max(1)] {
-        let plan = |secs| Plan {
+        let plan = |duration| Plan {
             org: args.org,
-            ..Plan::new(connections, std::time::Duration::from_secs(secs))
+            ..Plan::new(connections, duration)
         };
-        let workload = Workload::Transfers;
-        load::api(&target, args.size, workload, plan(args.shape.warmup)).await?;
-        load::raw(raw, args.size, workload, plan(args.shape.warmup)).await?;
-        let mut level = Level {
+        let times = (
+            std::time::Duration::from_secs(args.shape.warmup),
+            std::time::Duration::from_secs(args.shape.duration),
+            args.runs,
+        );
+        let (api, raw) =
+            load::api_against_raw(&target, raw, args.size, Workload::Transfers, plan, times)
+                .await?;
+        let level = Level {
             connections,
-            api: Vec::new(),
-            raw: Vec::new(),
+            api,
+            raw,
         };
-        for run in 0..args.runs.max(1) {
-            let api_first = run % 2 == 0;
-            if !api_first {
-                level
-                    .raw
-                    .push(load::raw(raw, args.size, workload, plan(args.shape.duration)).await?);
-            }
-            level
-                .api
-                .push(load::api(&target, args.size, workload, plan(args.shape.duration)).await?);
-            if api_first {
-                level
-                    .raw
-                    .push(load::raw(raw, args.size, workload, plan(args.shape.duration)).await?);
-            }
-            for (side, outcome) in [("api", &level.api[run]), ("raw", &level.raw[run])] {
-                outcome.ok()?;
-                info!(connections, side, run, outcome = outcome.line());
-            }
-        }
         levels.push(level);
     }
     let memory = server.memory();
