@@ -275,24 +275,19 @@ async fn filter(params: Params, state: &Arc<AppState>) -> Result<AssetFilter, Se
     }
     use entity::sea_orm_active_enums::{AssetType, IntegrationStatus};
     use sea_orm::Iterable;
-    let enum_name = |v: String| screaming(&v);
     let asset_type = params
         .asset_type
         .as_deref()
-        .map(|t| {
-            parse("type", t, AssetType::iter(), |v| {
-                enum_name(format!("{v:?}"))
-            })
-        })
+        .map(|t| parse("type", t, AssetType::iter(), api_name))
         .transpose()?;
     let types = list("types", params.types.as_deref(), AssetType::iter(), |v| {
-        screaming(&format!("{v:?}"))
+        api_name(v)
     })?;
     let integration_statuses = list(
         "integrationStatuses",
         params.integration_statuses.as_deref(),
         IntegrationStatus::iter(),
-        |v| screaming(&format!("{v:?}")),
+        api_name,
     )?;
     let updated_since = params
         .updated_since
@@ -313,9 +308,7 @@ async fn filter(params: Params, state: &Arc<AppState>) -> Result<AssetFilter, Se
     let transfer_risk = match params.transfer_risk.as_deref() {
         None => None,
         Some(text) => {
-            let risk = parse("transferRisk", text, risks.into_iter(), |r| {
-                screaming(&format!("{r:?}"))
-            })?;
+            let risk = parse("transferRisk", text, risks.into_iter(), api_name)?;
             let rules = state.reference.get(&state.db).await?.risk_rules();
             Some(AssetRiskFilter { risk, rules })
         }
@@ -334,6 +327,11 @@ async fn filter(params: Params, state: &Arc<AppState>) -> Result<AssetFilter, Se
         transfer_risk,
     }
     .checked()
+}
+
+/// An enum value as the API names it: `NoPersonalData` → `NO_PERSONAL_DATA`.
+fn api_name(value: impl std::fmt::Debug) -> String {
+    screaming(&format!("{value:?}"))
 }
 
 /// `NoPersonalData` → `NO_PERSONAL_DATA` (the GraphQL enums' spelling).
@@ -545,11 +543,11 @@ impl Export {
         Row {
             asset_id: asset.id.clone(),
             asset_name: asset.name.clone(),
-            asset_type: screaming(&format!("{:?}", asset.r#type)),
+            asset_type: api_name(asset.r#type),
             asset_description: asset.description.clone().unwrap_or_default(),
             asset_url: asset.url.clone().unwrap_or_default(),
             contains_personal_data: asset.contains_personal_data,
-            integration_status: screaming(&format!("{:?}", asset.integration_status)),
+            integration_status: api_name(asset.integration_status),
             technical_owner: owner(&asset.technical_owner_id),
             business_owner: owner(&asset.business_owner_id),
             activities: activity_names
@@ -594,16 +592,16 @@ impl Export {
             location_service: location.service.clone(),
             country_code: country.iso_code.clone(),
             country_name: country.name.clone(),
-            country_status: screaming(&format!("{:?}", DestinationStatus::of(&country))),
-            location_role: screaming(&format!("{:?}", location.location_role)),
+            country_status: api_name(DestinationStatus::of(&country)),
+            location_role: api_name(location.location_role),
             purpose,
             transfer_mechanism: mechanism.map(|m| m.code.clone()).unwrap_or_default(),
-            transfer_risk: screaming(&format!("{:?}", assessment.risk)),
+            transfer_risk: api_name(assessment.risk),
             legal_basis: assessment.legal_basis.unwrap_or_default(),
             transfer_reasons: assessment
                 .reasons
                 .iter()
-                .map(|r| screaming(&format!("{r:?}")))
+                .map(api_name)
                 .collect::<Vec<_>>()
                 .join("; "),
             transfer_explanation: assessment.explanation,
