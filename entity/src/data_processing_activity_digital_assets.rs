@@ -19,22 +19,24 @@ pub struct Model {
     )]
     pub digital_asset_id: String,
     pub created_at: DateTimeWithTimeZone,
+    #[sea_orm(column_type = "Text")]
+    pub organization_id: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
     #[sea_orm(
         belongs_to = "super::data_processing_activities::Entity",
-        from = "Column::ActivityId",
-        to = "super::data_processing_activities::Column::Id",
+        from = "(Column::ActivityId, Column::OrganizationId)",
+        to = "(super::data_processing_activities::Column::Id, super::data_processing_activities::Column::OrganizationId, super::data_processing_activities::Column::Id, super::data_processing_activities::Column::OrganizationId)",
         on_update = "NoAction",
         on_delete = "Cascade"
     )]
     DataProcessingActivities,
     #[sea_orm(
         belongs_to = "super::digital_assets::Entity",
-        from = "Column::DigitalAssetId",
-        to = "super::digital_assets::Column::Id",
+        from = "(Column::DigitalAssetId, Column::OrganizationId)",
+        to = "(super::digital_assets::Column::Id, super::digital_assets::Column::OrganizationId, super::digital_assets::Column::Id, super::digital_assets::Column::OrganizationId)",
         on_update = "NoAction",
         on_delete = "NoAction"
     )]

@@ -14,6 +14,7 @@ pub mod m20261125_000000_require_location_purpose;
 pub mod m20261126_000000_transfer_reference_data;
 pub mod m20261127_000000_create_change_log;
 pub mod m20261128_000000_asset_search_and_orderings;
+pub mod m20261129_000000_tenant_key_on_links;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -55,6 +56,10 @@ fn migrations_and_their_tables() -> Vec<(Box<dyn MigrationTrait>, &'static [&'st
         ),
         (
             Box::new(m20261128_000000_asset_search_and_orderings::Migration),
+            &[],
+        ),
+        (
+            Box::new(m20261129_000000_tenant_key_on_links::Migration),
             &[],
         ),
     ]

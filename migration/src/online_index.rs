@@ -32,7 +32,37 @@ pub async fn create(
     // An interrupted CREATE INDEX CONCURRENTLY leaves an invalid index of that name behind,
     // which IF NOT EXISTS would keep: `build` drops it and builds again.
     let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
-    build(manager, name, table, &format!("({})", columns.join(", "))).await
+    build(
+        manager,
+        name,
+        table,
+        "",
+        &format!("({})", columns.join(", ")),
+    )
+    .await
+}
+
+/// Creates the unique index `name` on `table (columns)` unless it exists.
+pub async fn create_unique(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    columns: &[&str],
+) -> Result<(), DbErr> {
+    let mut stmt = index(name, table, columns);
+    stmt.unique().if_not_exists();
+    if !concurrently(manager) {
+        return manager.create_index(stmt).await;
+    }
+    let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    build(
+        manager,
+        name,
+        table,
+        "UNIQUE",
+        &format!("({})", columns.join(", ")),
+    )
+    .await
 }
 
 /// Creates the index `name` on `table` with `definition` (what follows the table's name: a
@@ -52,14 +82,16 @@ pub async fn create_with(
             .await?;
         return Ok(());
     }
-    build(manager, name, table, definition).await
+    build(manager, name, table, "", definition).await
 }
 
-/// `CREATE INDEX CONCURRENTLY`, after dropping an invalid index an interrupted build left.
+/// `CREATE [UNIQUE] INDEX CONCURRENTLY`, after dropping an invalid index an interrupted build
+/// left.
 async fn build(
     manager: &SchemaManager<'_>,
     name: &str,
     table: &str,
+    unique: &str,
     definition: &str,
 ) -> Result<(), DbErr> {
     let db = manager.get_connection();
@@ -78,7 +110,7 @@ async fn build(
             .await?;
     }
     db.execute_unprepared(&format!(
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON \"{table}\" {definition}"
+        "CREATE {unique} INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON \"{table}\" {definition}"
     ))
     .await?;
     Ok(())

@@ -139,11 +139,13 @@ pub fn statements(size: &Size) -> Vec<(&'static str, String)> {
         (
             "data_processing_activity_digital_assets",
             format!(
-                "INSERT INTO data_processing_activity_digital_assets (id, activity_id, digital_asset_id)
-                 SELECT {id}, {activity}, {asset}
+                "INSERT INTO data_processing_activity_digital_assets
+                     (id, organization_id, activity_id, digital_asset_id)
+                 SELECT {id}, {org}, {activity}, {asset}
                  FROM generate_series(0, {last}) n
                  JOIN generate_series(0, {top}) k ON k < n % {span}",
                 id = id_sql(Kind::Link, &format!("n * {span} + k")),
+                org = org_of("n", assets),
                 activity = id_sql(
                     Kind::Activity,
                     &format!("(n / {assets}) * {activities} + (n * 7 + k) % {activities}")

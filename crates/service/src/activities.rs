@@ -60,7 +60,10 @@ pub async fn link<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<(), ServiceError> {
     let txn = begin_write(db).await?;
     lock_both(&txn, tenant, activity_id, asset_id).await?;
-    if link_between(&txn, activity_id, asset_id).await?.is_none() {
+    if link_between(&txn, tenant, activity_id, asset_id)
+        .await?
+        .is_none()
+    {
         insert_links(&txn, tenant, activity_id, vec![asset_id.to_owned()]).await?;
     }
     txn.commit().await?;
@@ -72,10 +75,11 @@ pub async fn link<C: ConnectionTrait + TransactionTrait>(
 #[tracing::instrument(level = "debug", skip_all)]
 async fn link_between(
     db: &impl ConnectionTrait,
+    tenant: &Tenant,
     activity_id: &str,
     asset_id: &str,
 ) -> Result<Option<links::Model>, ServiceError> {
-    Ok(links::Entity::find()
+    Ok(scope::find::<links::Entity>(tenant)
         .filter(links::Column::ActivityId.eq(activity_id))
         .filter(links::Column::DigitalAssetId.eq(asset_id))
         .one(db)
@@ -92,7 +96,7 @@ pub async fn unlink<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<(), ServiceError> {
     let txn = begin_write(db).await?;
     lock_both(&txn, tenant, activity_id, asset_id).await?;
-    if let Some(link) = link_between(&txn, activity_id, asset_id).await? {
+    if let Some(link) = link_between(&txn, tenant, activity_id, asset_id).await? {
         delete_links(&txn, tenant, vec![link]).await?;
     }
     txn.commit().await?;
@@ -125,7 +129,7 @@ pub async fn sync<C: ConnectionTrait + TransactionTrait>(
     if assets.len() != wanted.len() {
         return Err(ServiceError::NotFound("digital asset"));
     }
-    let existing = links::Entity::find()
+    let existing = scope::find::<links::Entity>(tenant)
         .filter(links::Column::ActivityId.eq(activity_id))
         .all(&txn)
         .await?;
@@ -167,6 +171,7 @@ async fn insert_links(
         .into_iter()
         .map(|asset_id| links::ActiveModel {
             id: Set(new_id()),
+            organization_id: Set(tenant.organization_id.clone()),
             activity_id: Set(activity_id.to_owned()),
             digital_asset_id: Set(asset_id),
             created_at: Set(now),
@@ -198,7 +203,7 @@ async fn delete_links(
     let ids: Vec<String> = links.iter().map(|l| l.id.clone()).collect();
     // In chunks: an activity may have more links than a statement may have parameters.
     for chunk in ids.chunks(history::ROWS_PER_STATEMENT) {
-        links::Entity::delete_many()
+        scope::delete::<links::Entity>(tenant)
             .filter(links::Column::Id.is_in(padded(chunk)))
             .exec(db)
             .await?;
@@ -225,6 +230,7 @@ pub async fn assets_for_activity(
     );
     Ok(assets
         .inner_join(links::Entity)
+        .filter(links::Column::OrganizationId.eq(tenant.organization_id.as_str()))
         .filter(links::Column::ActivityId.eq(activity_id))
         .order_by_asc(digital_assets::Column::Name)
         .order_by_asc(digital_assets::Column::Id)
@@ -261,6 +267,7 @@ pub async fn activities_for_assets(
 ) -> Result<Vec<(String, Model)>, ServiceError> {
     let rows = scope::find::<Entity>(tenant)
         .find_also_related(links::Entity)
+        .filter(links::Column::OrganizationId.eq(tenant.organization_id.as_str()))
         .filter(links::Column::DigitalAssetId.is_in(padded(asset_ids)))
         .order_by_asc(Column::Name)
         .order_by_asc(Column::Id)

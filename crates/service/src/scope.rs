@@ -2,8 +2,8 @@
 //! tenant-owned table is through these helpers, which add `organization_id = <tenant>`.
 
 use entity::{
-    asset_processing_locations, change_log, data_processing_activities, digital_assets, purposes,
-    users,
+    asset_processing_locations, change_log, data_processing_activities,
+    data_processing_activity_digital_assets, digital_assets, purposes, users,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, QueryFilter,
@@ -68,6 +68,7 @@ tenant_owned!(
     purposes => "purpose",
     users => "user",
     change_log => "change log entry",
+    data_processing_activity_digital_assets => "link",
 );
 
 /// `SELECT … WHERE organization_id = tenant`.

@@ -40,7 +40,54 @@ on_both_backends!(
     deleting_a_linked_asset_is_refused,
     deleting_a_country_used_by_a_location_is_refused,
     deleting_a_user_purpose_or_mechanism_clears_the_reference,
+    a_link_written_without_its_key_gets_its_activitys_organization,
+    a_link_between_two_organizations_is_refused,
 );
+
+/// The fixture writes its link without `organization_id`, as a replica of the version before
+/// the key did during a rolling deployment: the database fills it in.
+async fn a_link_written_without_its_key_gets_its_activitys_organization(backend: Backend) {
+    let Some((_db, conn)) = with_fixture(backend).await else {
+        return;
+    };
+    assert_eq!(
+        strings(
+            &conn,
+            "SELECT organization_id FROM data_processing_activity_digital_assets"
+        )
+        .await,
+        ["org-1"]
+    );
+}
+
+/// However it is written, a link between one organization's activity and another's asset is
+/// refused, and nothing is stored.
+async fn a_link_between_two_organizations_is_refused(backend: Backend) {
+    let Some((_db, conn)) = with_fixture(backend).await else {
+        return;
+    };
+    exec(
+        &conn,
+        "INSERT INTO organizations (id, name, slug) VALUES ('org-2', 'Other', 'other')",
+    )
+    .await;
+    exec(&conn, "INSERT INTO data_processing_activities (id, organization_id, name) VALUES ('act-2', 'org-2', 'Theirs')").await;
+    for key in ["NULL", "'org-1'", "'org-2'"] {
+        let sql = format!(
+            "INSERT INTO data_processing_activity_digital_assets (id, organization_id, activity_id, digital_asset_id)
+             VALUES ('crossing', {key}, 'act-2', 'asset-2')"
+        );
+        assert!(exec_err(&conn, &sql).await.is_some(), "stored: {sql}");
+    }
+    assert_eq!(
+        count(
+            &conn,
+            "data_processing_activity_digital_assets WHERE id = 'crossing'"
+        )
+        .await,
+        0
+    );
+}
 
 async fn deleting_an_organization_cascades_through_linked_assets_and_activities(backend: Backend) {
     let Some((_db, conn)) = with_fixture(backend).await else {

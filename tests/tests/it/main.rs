@@ -40,3 +40,4 @@ mod runbook;
 mod runner;
 mod runner_hardening;
 mod schema;
+mod tenant_key;

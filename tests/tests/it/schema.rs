@@ -34,7 +34,7 @@ pub async fn runbook_counts(db: &DatabaseConnection) -> Vec<(String, i64)> {
 /// its migration), the five lookup indexes of m20261124_100000, and the three ordering and three
 /// trigram indexes of m20261128_000000.
 pub fn expected_counts() -> Vec<(String, i64)> {
-    counts_with_indexes(24)
+    counts_with_indexes(25)
 }
 
 fn counts_with_indexes(indexes: i64) -> Vec<(String, i64)> {
@@ -57,7 +57,9 @@ async fn runbook_verification_counts_3_tables_3_enums_13_indexes_11_foreign_keys
     migration(&db.url, &["up", "-n", "3"]).await.success();
     let conn = db.connect().await;
     assert_eq!(runbook_counts(&conn).await, counts_with_indexes(13));
-    // The lookup, ordering and search indexes added after it bring the count to 24.
+    // The lookup, ordering and search indexes and the asset's (id, organization_id) key added
+    // after it bring the count to 25; the junction's composite foreign keys replace its two
+    // single-column ones, so there are still 11.
     migration(&db.url, &["up"]).await.success();
     assert_eq!(runbook_counts(&conn).await, expected_counts());
 }
@@ -105,6 +107,7 @@ async fn runbook_staging_listings_name_the_new_objects() {
             "idx_digital_assets_organization_id",
             "idx_digital_assets_technical_owner_id",
             "idx_digital_assets_url_trgm",
+            "uq_digital_assets_id_organization",
         ]
     );
 }

@@ -271,11 +271,14 @@ fn matching(tenant: &Tenant, filter: &AssetFilter, backend: DbBackend) -> Select
         select = select.filter(Expr::exists(located));
     }
     if let Some(activity) = &filter.activity_id {
-        // The asset is the tenant's (above): another organization's activity links none of them.
         let mut linked = Query::select();
         linked
             .expr(Expr::val(1))
             .from(links::Entity)
+            .and_where(
+                Expr::col((links::Entity, links::Column::OrganizationId))
+                    .eq(tenant.organization_id.as_str()),
+            )
             .and_where(Expr::col((links::Entity, links::Column::ActivityId)).eq(activity.as_str()))
             .and_where(
                 Expr::col((links::Entity, links::Column::DigitalAssetId))

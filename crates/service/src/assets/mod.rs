@@ -290,7 +290,7 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     // stays true until the delete commits.
     let txn = begin_write(db).await?;
     let asset = scope::get_locked::<Entity>(&txn, tenant, id, RowLock::Exclusive).await?;
-    let linked = links::Entity::find()
+    let linked = scope::find::<links::Entity>(tenant)
         .filter(links::Column::DigitalAssetId.eq(id))
         .count(&txn)
         .await?;

@@ -269,17 +269,17 @@ fn candidates(tenant: &Tenant, filter: &TransferFilter) -> Select<Locations> {
         select = select.filter(L::DigitalAssetId.eq(asset.as_str()));
     }
     if let Some(activity) = &filter.activity_id {
-        select = select.filter(L::DigitalAssetId.in_subquery(linked_assets(activity)));
+        select = select.filter(L::DigitalAssetId.in_subquery(linked_assets(tenant, activity)));
     }
     select
 }
 
-/// `SELECT digital_asset_id FROM data_processing_activity_digital_assets WHERE activity_id = ?`
-/// (the outer statement keeps only the tenant's assets).
-fn linked_assets(activity_id: &str) -> SelectStatement {
+/// The tenant's assets linked to `activity_id`.
+fn linked_assets(tenant: &Tenant, activity_id: &str) -> SelectStatement {
     Query::select()
         .column(links::Column::DigitalAssetId)
         .from(links::Entity)
+        .and_where(Expr::col(links::Column::OrganizationId).eq(tenant.organization_id.as_str()))
         .and_where(Expr::col(links::Column::ActivityId).eq(activity_id))
         .to_owned()
 }
