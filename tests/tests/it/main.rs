@@ -34,6 +34,7 @@ mod api_search;
 mod api_tenancy;
 mod api_transfers;
 mod browser;
+mod deploy;
 mod foreign_keys;
 mod rollback;
 mod runbook;
