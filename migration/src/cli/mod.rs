@@ -28,11 +28,13 @@ use values::{parse_count, parse_duration, parse_lock_timeout};
 #[derive(Debug, Parser)]
 #[command(name = "migration", version)]
 pub struct Cli {
-    /// Database to migrate, e.g. `postgres://user@host/db` or `sqlite://data/app.db`.
+    /// Database to migrate, e.g. `postgres://user@host/db` or `sqlite://data/app.db`; else
+    /// MIGRATION_DATABASE_URL (a direct connection, where the API's DATABASE_URL goes through a
+    /// transaction-mode pooler: the runner's advisory lock needs a session), else DATABASE_URL.
     #[arg(
         short = 'u',
         long,
-        env = "DATABASE_URL",
+        env = "MIGRATION_DATABASE_URL",
         global = true,
         hide_env_values = true
     )]
@@ -165,8 +167,13 @@ async fn execute(cli: Cli) -> Result<Answer, RunnerError> {
     let url = cli
         .database_url
         .filter(|u| !u.trim().is_empty())
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| {
-            RunnerError::Config("DATABASE_URL is not set (or pass -u/--database-url)".into())
+            RunnerError::Config(
+                "MIGRATION_DATABASE_URL or DATABASE_URL is not set (or pass -u/--database-url)"
+                    .into(),
+            )
         })?;
     let t = Timeouts {
         wait: cli.timeouts.wait_timeout,

@@ -41,6 +41,9 @@ pub async fn connect(url: &str, wait: Duration) -> Result<Target, RunnerError> {
         let err = match Database::connect(options(url, bound)).await {
             Ok(db) => match db.ping().await {
                 Ok(()) => {
+                    if db.get_database_backend() == DbBackend::Postgres {
+                        super::pooler::refuse_transaction_pooler(url).await?;
+                    }
                     return Ok(Target {
                         db,
                         url: url.to_owned(),

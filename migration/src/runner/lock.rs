@@ -87,7 +87,7 @@ impl MigrationLock {
     }
 }
 
-fn db_err(e: sqlx::Error) -> RunnerError {
+pub(super) fn db_err(e: sqlx::Error) -> RunnerError {
     RunnerError::Db(sea_orm_migration::sea_orm::DbErr::Conn(
         sea_orm_migration::sea_orm::RuntimeErr::SqlxError(e.into()),
     ))

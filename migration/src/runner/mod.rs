@@ -8,6 +8,7 @@ mod blockers;
 mod connect;
 mod history;
 mod lock;
+mod pooler;
 mod run_one;
 mod script;
 mod smoke;
