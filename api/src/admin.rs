@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use migration::MigratorTrait;
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::Database;
+
+use crate::config::Pooler;
+use crate::db::Db;
 use service::ServiceError;
 use service::directory::{
     self, ActivitySpec, Change, Directory, DirectoryError, Entry, Kind, OrganizationRef,
@@ -228,7 +231,7 @@ pub async fn run(config: &Config, args: AdminArgs) -> Result<(), StartupError> {
     };
     let db = connect(config).await?;
     let applied = directory::apply(&db, plan.directory, !args.dry_run).await;
-    db.close().await.ok();
+    db.pool().clone().close().await.ok();
     let changes = applied.map_err(|e| describe(e, &plan.source))?;
 
     let token = match (&plan.token, &keys) {
@@ -404,15 +407,23 @@ fn describe(err: DirectoryError, source: &Source) -> StartupError {
 /// Connects as the server does: the embedded default's SQLite file under DATA_DIR, or
 /// DATABASE_URL. SQLite is migrated first (as `api::build` does); PostgreSQL is migrated by
 /// `migration up` only, so pending migrations are refused here.
-async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
+async fn connect(config: &Config) -> Result<Db, StartupError> {
     let url = crate::database_url(config)?;
     let sqlite = url.starts_with("sqlite:");
-    let mut opts = crate::connect_options(&url, &config.limits);
+    let mut opts = crate::connect_options(&url, &config.limits, config.database_pooler);
     // A server may be running on the same database: wait for its writes as it waits for ours.
     opts.max_connections(2).min_connections(0);
-    let db = Database::connect(opts)
+    let conn = Database::connect(opts)
         .await
         .map_err(|e| StartupError::Database(migration::runner::describe(&e)))?;
+    let db = match config.database_pooler {
+        Pooler::Transaction if !sqlite => Db::behind_transaction_pooler(
+            conn,
+            config.limits.db_statement_timeout,
+            config.limits.db_lock_timeout,
+        ),
+        _ => Db::direct(conn),
+    };
     let pending = migration::Migrator::get_pending_migrations_read_only(&db)
         .await
         .map_err(|e| {
@@ -423,7 +434,7 @@ async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
         })?;
     if sqlite && !pending.is_empty() {
         let target = migration::runner::Target {
-            db: db.clone(),
+            db: db.pool().clone(),
             url,
         };
         migration::runner::up(&target, None, migration::runner::Timeouts::default())

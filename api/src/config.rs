@@ -41,12 +41,33 @@ pub enum Command {
     },
 }
 
+/// What stands between the API and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode: each connection is a session of its own.
+    None,
+    /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`).
+    Transaction,
+}
+
 /// Server configuration.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL; default: an SQLite file under ./data/ (the embedded default).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// A read replica of DATABASE_URL (e.g. a streaming standby), PostgreSQL only: GraphQL
+    /// queries and exports read from it; mutations, and the reads of their answers, run on
+    /// DATABASE_URL. `/readyz` checks both; `/metrics` reports the replica's lag.
+    #[arg(long, env = "DATABASE_READ_URL", global = true, hide_env_values = true)]
+    pub database_read_url: Option<String>,
+
+    /// `transaction` when DATABASE_URL (and DATABASE_READ_URL) lead to a transaction-mode
+    /// connection pooler such as PgBouncer: no statement cache, every statement in a
+    /// transaction, the timeouts set per transaction instead of per session.
+    #[arg(long, env = "DATABASE_POOLER", value_enum, default_value_t = Pooler::None, global = true)]
+    pub database_pooler: Pooler,
 
     /// Address to listen on (port 0 picks a free port).
     #[arg(

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database};
+
+use crate::db::{Databases, Db};
 use service::reference_cache::ReferenceCache;
 use tokio::net::TcpListener;
 
@@ -115,8 +118,14 @@ pub(crate) fn database_url(config: &Config) -> Result<String, StartupError> {
 
 /// How every connection of this binary is made: statement and lock timeouts set at connection
 /// start on PostgreSQL (no statement waits on a lock, or runs, without end), WAL and the same
-/// lock timeout as busy timeout on SQLite. Pool sizes are the caller's.
-pub(crate) fn connect_options(url: &str, limits: &config::Limits) -> ConnectOptions {
+/// lock timeout as busy timeout on SQLite. Pool sizes are the caller's. Behind a
+/// transaction-mode pooler, no session state and no statement cache: see [`db::Db`].
+pub(crate) fn connect_options(
+    url: &str,
+    limits: &config::Limits,
+    pooler: config::Pooler,
+) -> ConnectOptions {
+    let pooled = pooler == config::Pooler::Transaction;
     let lock_timeout = limits.db_lock_timeout;
     let lock_timeout_ms = lock_timeout.as_millis().max(1);
     let statement_timeout = limits.db_statement_timeout.as_millis().max(1);
@@ -133,12 +142,36 @@ pub(crate) fn connect_options(url: &str, limits: &config::Limits) -> ConnectOpti
                 .create_if_missing(true)
         })
         .map_sqlx_postgres_opts(move |o| {
+            if pooled {
+                // Db sets the timeouts in each transaction.
+                return o.statement_cache_capacity(0);
+            }
             o.options([
                 ("statement_timeout", statement_timeout.to_string()),
                 ("lock_timeout", lock_timeout_ms.to_string()),
             ])
         });
     opts
+}
+
+/// A pool of `url` for the server, as `config` says.
+async fn pool(config: &Config, url: &str, sqlite: bool) -> Result<Db, StartupError> {
+    let limits = &config.limits;
+    let mut opts = connect_options(url, limits, config.database_pooler);
+    opts.max_connections(if sqlite { 4 } else { config.db_max_connections })
+        .min_connections(if sqlite { 1 } else { 2 })
+        // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
+        .connect_lazy(!sqlite);
+    let mut conn = Database::connect(opts)
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    metrics::install(&mut conn);
+    Ok(match config.database_pooler {
+        config::Pooler::Transaction if !sqlite => {
+            Db::behind_transaction_pooler(conn, limits.db_statement_timeout, limits.db_lock_timeout)
+        }
+        _ => Db::direct(conn),
+    })
 }
 
 /// A server ready to run.
@@ -160,15 +193,23 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     let sqlite = url.starts_with("sqlite:");
     let keys = Keys::new(secret(&config)?.as_bytes());
     let limits = config.limits.clone();
-    let mut opts = connect_options(&url, &limits);
-    opts.max_connections(if sqlite { 4 } else { config.db_max_connections })
-        .min_connections(if sqlite { 1 } else { 2 })
-        // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
-        .connect_lazy(!sqlite);
-    let mut db = Database::connect(opts)
-        .await
-        .map_err(|e| StartupError::Database(e.to_string()))?;
-    metrics::install(&mut db);
+    let primary = pool(&config, &url, sqlite).await?;
+    let db = primary.pool().clone();
+    let replica = match config.database_read_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(_) if sqlite => {
+            return Err(StartupError::Config(
+                "DATABASE_READ_URL needs DATABASE_URL to be PostgreSQL".into(),
+            ));
+        }
+        Some(read) if read.starts_with("postgres") => Some(pool(&config, read, false).await?),
+        Some(_) => {
+            return Err(StartupError::Config(
+                "DATABASE_READ_URL must be postgres://…".into(),
+            ));
+        }
+    };
+    let dbs = Databases { primary, replica };
 
     let mut demo_token = None;
     if sqlite {
@@ -204,11 +245,11 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
         None => http::CorsOrigins::default(),
     };
     let schema = graphql::builder(limits.max_query_cost)
-        .data(db.clone())
+        .data(dbs.clone())
         .finish();
     let state = Arc::new(http::AppState {
         schema,
-        db,
+        dbs,
         keys,
         reference: Arc::new(ReferenceCache::new(REFERENCE_TTL)),
         admission: Admission::new(config.max_concurrent_requests(), limits.max_queued_requests),

@@ -3,6 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::db::Db;
+
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 static FAILED_STATEMENTS: AtomicU64 = AtomicU64::new(0);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -45,6 +49,45 @@ pub fn render() -> String {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
             value.load(Ordering::Relaxed)
+        ));
+    }
+    out
+}
+
+/// How long `/metrics` waits for the replica's answer.
+const REPLICA_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The read replica's lag in seconds: 0 when it has replayed all the WAL it received, else the
+/// time since the last transaction it replayed committed on the primary. `None` when it does
+/// not answer in time, or is no replica.
+async fn replica_lag(replica: &Db) -> Option<f64> {
+    let stmt = Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
+                     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
+                     ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8
+                END AS lag",
+    );
+    let row = tokio::time::timeout(REPLICA_PROBE_TIMEOUT, replica.query_one_raw(stmt))
+        .await
+        .ok()?
+        .ok()??;
+    row.try_get::<Option<f64>>("", "lag").ok()?
+}
+
+/// The replica's gauges: whether it answered, and its lag.
+pub async fn render_replica(replica: &Db) -> String {
+    let lag = replica_lag(replica).await;
+    let mut out = format!(
+        "# HELP inventory_db_replica_up Whether the read replica answered as a replica.\n\
+         # TYPE inventory_db_replica_up gauge\ninventory_db_replica_up {}\n",
+        u8::from(lag.is_some())
+    );
+    if let Some(lag) = lag {
+        out.push_str(&format!(
+            "# HELP inventory_db_replica_lag_seconds How far the read replica's replay is behind \
+             the primary (0 when it replayed all it received).\n\
+             # TYPE inventory_db_replica_lag_seconds gauge\ninventory_db_replica_lag_seconds {lag}\n"
         ));
     }
     out

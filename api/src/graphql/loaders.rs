@@ -21,7 +21,6 @@ use entity::{
     asset_processing_locations, countries, data_processing_activities, digital_assets, purposes,
     transfer_mechanisms, users,
 };
-use sea_orm::DatabaseConnection;
 use service::reference_cache::ReferenceCache;
 use service::transfers::queries::{self as transfer_queries, RiskRules};
 use service::transfers::{self, Assessment, Destination, DestinationStatus, Mechanism};
@@ -30,6 +29,7 @@ use tokio::sync::OnceCell;
 
 use super::guard::RequestGuard;
 use super::history::{AuthorsLoader, ChangeDetailsLoader};
+use crate::db::{Databases, Db};
 use crate::error::GqlResult;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -132,7 +132,8 @@ impl<F: Future> Future for Batched<F> {
 
 /// The request's loaders.
 pub struct Loaders {
-    db: DatabaseConnection,
+    dbs: Databases,
+    guard: Arc<RequestGuard>,
     reference: Arc<ReferenceCache>,
     tenant: Tenant,
     /// The organization's headquarters country id, read once per request when an assessment
@@ -157,19 +158,20 @@ impl Loaders {
     /// Loaders for one request of `tenant`; run the request inside [`Batched`] with the
     /// returned dispatcher.
     pub fn new(
-        db: &DatabaseConnection,
+        dbs: &Databases,
         reference: &Arc<ReferenceCache>,
         tenant: &Tenant,
         guard: &Arc<RequestGuard>,
     ) -> (Self, Dispatcher) {
         let scoped = || Scoped {
-            db: db.clone(),
+            dbs: dbs.clone(),
             tenant: tenant.clone(),
             guard: guard.clone(),
         };
         let d = Dispatcher::default();
         let loaders = Self {
-            db: db.clone(),
+            dbs: dbs.clone(),
+            guard: guard.clone(),
             reference: reference.clone(),
             tenant: tenant.clone(),
             headquarters: OnceCell::new(),
@@ -190,7 +192,7 @@ impl Loaders {
 
     /// A country, from the reference cache (the database for one added since it was loaded).
     pub async fn country(&self, id: &str) -> Result<Option<Arc<countries::Model>>, Error> {
-        if let Some(country) = self.reference.get(&self.db).await.gql()?.country(id) {
+        if let Some(country) = self.reference.get(self.db()).await.gql()?.country(id) {
             return Ok(Some(country));
         }
         Ok(self.countries.load_one(id.to_owned()).await?.map(Arc::new))
@@ -201,10 +203,15 @@ impl Loaders {
         &self,
         id: &str,
     ) -> Result<Option<Arc<transfer_mechanisms::Model>>, Error> {
-        if let Some(mechanism) = self.reference.get(&self.db).await.gql()?.mechanism(id) {
+        if let Some(mechanism) = self.reference.get(self.db()).await.gql()?.mechanism(id) {
             return Ok(Some(mechanism));
         }
         Ok(self.mechanisms.load_one(id.to_owned()).await?.map(Arc::new))
+    }
+
+    /// The database the request reads from (see [`Databases::for_operation`]).
+    fn db(&self) -> &Db {
+        self.dbs.for_operation(self.guard.may_write())
     }
 
     /// The loaders of the request being resolved.
@@ -214,7 +221,7 @@ impl Loaders {
 
     /// The Chapter V risk rules over the reference cache's snapshot.
     pub async fn risk_rules(&self) -> Result<Arc<RiskRules>, Error> {
-        Ok(self.reference.get(&self.db).await.gql()?.risk_rules())
+        Ok(self.reference.get(self.db()).await.gql()?.risk_rules())
     }
 
     /// The name of the organization's headquarters country, when recorded and outside the EEA
@@ -223,7 +230,7 @@ impl Loaders {
         let id = self
             .headquarters
             .get_or_try_init(|| async {
-                transfer_queries::headquarters_country_id(&self.db, &self.tenant)
+                transfer_queries::headquarters_country_id(self.db(), &self.tenant)
                     .await
                     .gql()
             })
@@ -265,14 +272,15 @@ impl Loaders {
 
 /// What every loader needs: the pool, the tenant it loads for, and the request's budget.
 pub struct Scoped {
-    db: DatabaseConnection,
+    dbs: Databases,
     tenant: Tenant,
     guard: Arc<RequestGuard>,
 }
 
 impl Scoped {
-    pub(super) fn db(&self) -> &DatabaseConnection {
-        &self.db
+    /// The database the request reads from (see [`Databases::for_operation`]).
+    pub(super) fn db(&self) -> &Db {
+        self.dbs.for_operation(self.guard.may_write())
     }
 
     pub(super) fn tenant(&self) -> &Tenant {
@@ -349,7 +357,7 @@ impl Loader<AssetLocationsKey> for LocationsLoader {
                 return Err(self.0.guard.overrun());
             }
             let rows = locations::for_assets(
-                &self.0.db,
+                self.0.db(),
                 &self.0.tenant,
                 &ids,
                 include_inactive,
@@ -384,7 +392,7 @@ impl Loader<String> for ActivitiesLoader {
         let mut out: HashMap<String, Self::Value> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         let rows = activities::activities_for_assets(
-            &self.0.db,
+            self.0.db(),
             &self.0.tenant,
             keys,
             Some(self.0.row_limit()),
@@ -420,23 +428,23 @@ macro_rules! by_id {
 
 by_id!(
     /// The tenant's assets by id.
-    AssetLoader => digital_assets::Model, |s, ids| assets::by_ids(&s.db, &s.tenant, ids)
+    AssetLoader => digital_assets::Model, |s, ids| assets::by_ids(s.db(), &s.tenant, ids)
 );
 by_id!(
     /// Countries by id.
-    CountryLoader => countries::Model, |s, ids| reference::countries_by_ids(&s.db, ids)
+    CountryLoader => countries::Model, |s, ids| reference::countries_by_ids(s.db(), ids)
 );
 by_id!(
     /// Transfer mechanisms by id.
-    MechanismLoader => transfer_mechanisms::Model, |s, ids| reference::transfer_mechanisms_by_ids(&s.db, ids)
+    MechanismLoader => transfer_mechanisms::Model, |s, ids| reference::transfer_mechanisms_by_ids(s.db(), ids)
 );
 by_id!(
     /// The tenant's users by id.
-    UserLoader => users::Model, |s, ids| reference::users_by_ids(&s.db, &s.tenant, ids)
+    UserLoader => users::Model, |s, ids| reference::users_by_ids(s.db(), &s.tenant, ids)
 );
 by_id!(
     /// The tenant's purposes by id.
-    PurposeLoader => purposes::Model, |s, ids| reference::purposes_by_ids(&s.db, &s.tenant, ids)
+    PurposeLoader => purposes::Model, |s, ids| reference::purposes_by_ids(s.db(), &s.tenant, ids)
 );
 
 /// Whether each of the tenant's assets holds personal data.
@@ -447,7 +455,7 @@ impl Loader<String> for PersonalDataLoader {
     type Error = Error;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, bool>, Error> {
-        let rows = transfer_queries::personal_data(&self.0.db, &self.0.tenant, keys)
+        let rows = transfer_queries::personal_data(self.0.db(), &self.0.tenant, keys)
             .await
             .gql()?;
         Ok(rows.into_iter().collect())
@@ -519,12 +527,12 @@ impl Loader<(service::metadata::Owner, String)> for MetadataLoader {
             if ids.is_empty() {
                 continue;
             }
-            let sizes = service::metadata::sizes(&self.0.db, &self.0.tenant, owner, &ids)
+            let sizes = service::metadata::sizes(self.0.db(), &self.0.tenant, owner, &ids)
                 .await
                 .gql()?;
             self.0
                 .charge(documents_cost(sizes.into_iter().map(|(_, bytes)| bytes)))?;
-            for (id, document) in service::metadata::of(&self.0.db, &self.0.tenant, owner, &ids)
+            for (id, document) in service::metadata::of(self.0.db(), &self.0.tenant, owner, &ids)
                 .await
                 .gql()?
             {

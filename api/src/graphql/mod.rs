@@ -10,9 +10,12 @@ mod query;
 pub mod transfers;
 pub mod types;
 
+use std::sync::Arc;
+
 use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
-use sea_orm::DatabaseConnection;
 use service::Tenant;
+
+use crate::db::{Databases, Db};
 
 pub use loaders::{Batched, Loaders};
 pub use mutation::Mutation;
@@ -48,7 +51,11 @@ pub(crate) fn tenant<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Tenant>
     ctx.data::<Tenant>()
 }
 
-/// The connection pool, put in the schema once.
-pub(crate) fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {
-    ctx.data::<DatabaseConnection>()
+/// The database this request runs on: the primary for a request that may write, the read
+/// replica (when there is one) for a query.
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Db> {
+    let may_write = ctx
+        .data_opt::<Arc<guard::RequestGuard>>()
+        .is_none_or(|g| g.may_write());
+    Ok(ctx.data::<Databases>()?.for_operation(may_write))
 }

@@ -181,8 +181,8 @@ async fn export(req: &Request, state: &Arc<AppState>, format: Format) -> Respons
     };
     let prepared = async {
         let filter = filter(params, state).await?;
-        let reference = state.reference.get(&state.db).await?;
-        let headquarters = transfer_queries::headquarters_country_id(&state.db, &tenant)
+        let reference = state.reference.get(state.dbs.read()).await?;
+        let headquarters = transfer_queries::headquarters_country_id(state.dbs.read(), &tenant)
             .await?
             .and_then(|id| reference.country(&id))
             .filter(|c| DestinationStatus::of(c) != DestinationStatus::Eea)
@@ -309,7 +309,7 @@ async fn filter(params: Params, state: &Arc<AppState>) -> Result<AssetFilter, Se
         None => None,
         Some(text) => {
             let risk = parse("transferRisk", text, risks.into_iter(), api_name)?;
-            let rules = state.reference.get(&state.db).await?.risk_rules();
+            let rules = state.reference.get(state.dbs.read()).await?.risk_rules();
             Some(AssetRiskFilter { risk, rules })
         }
     };
@@ -369,7 +369,7 @@ impl Export {
         }
         let first = self.cursor.is_none() && self.rows_written == 0;
         let page = assets::list(
-            &self.state.db,
+            self.state.dbs.read(),
             &self.tenant,
             &self.filter,
             AssetOrder::default(),
@@ -436,7 +436,7 @@ impl Export {
 
     /// The rows of a batch of assets, in the batch's order, each asset's locations oldest first.
     async fn rows(&self, batch: &[digital_assets::Model]) -> Result<Vec<Row>, ServiceError> {
-        let (db, tenant) = (&self.state.db, &self.tenant);
+        let (db, tenant) = (self.state.dbs.read(), &self.tenant);
         let ids: Vec<String> = batch.iter().map(|a| a.id.clone()).collect();
         let mut by_asset: HashMap<String, Vec<locations::Model>> = HashMap::new();
         let all =
@@ -521,7 +521,7 @@ impl Export {
             return Ok(HashMap::new());
         }
         Ok(
-            reference::purposes_by_ids(&self.state.db, &self.tenant, &ids)
+            reference::purposes_by_ids(self.state.dbs.read(), &self.tenant, &ids)
                 .await?
                 .into_iter()
                 .map(|p| (p.id, p.name))

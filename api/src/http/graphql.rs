@@ -335,7 +335,7 @@ pub(super) async fn admit_tenant(
         deadline.into(),
         state
             .organizations
-            .exists(&state.db, &tenant.organization_id),
+            .exists(&state.dbs.primary, &tenant.organization_id),
     )
     .await
     {
@@ -446,7 +446,7 @@ async fn run(
         }
         let operation_name = this.operation_name.clone();
         let guard = Arc::new(RequestGuard::new(budget));
-        let (loaders, dispatcher) = Loaders::new(&state.db, &state.reference, tenant, &guard);
+        let (loaders, dispatcher) = Loaders::new(&state.dbs, &state.reference, tenant, &guard);
         let execution = state
             .schema
             .execute(this.data(tenant.clone()).data(loaders).data(guard.clone()));
@@ -466,7 +466,7 @@ async fn run(
             // The pool still holds the other connections the failure may have hit (all of
             // them, after a failover): drop the dead ones, then run the read once more.
             tracing::warn!("a read lost its database connection: retrying it once");
-            drop_dead_connections(&state.db).await;
+            drop_dead_connections(state.dbs.read().pool()).await;
             continue;
         }
         return Ok(Done {

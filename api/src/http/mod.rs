@@ -15,13 +15,13 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::SetHeader;
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 use service::reference_cache::ReferenceCache;
 use tracing::Instrument;
 
 use crate::admission::Admission;
 use crate::auth::Keys;
+use crate::db::Databases;
 use crate::error::code;
 use crate::graphql::InventorySchema;
 use crate::metrics;
@@ -34,7 +34,8 @@ pub use export::ExportGate;
 /// What every handler shares.
 pub struct AppState {
     pub schema: InventorySchema,
-    pub db: DatabaseConnection,
+    /// The primary, and the replica queries read from.
+    pub dbs: Databases,
     pub keys: Keys,
     /// Countries and transfer mechanisms, read by most requests.
     pub reference: Arc<ReferenceCache>,
@@ -184,17 +185,27 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, json!({"status": "ok"}))
 }
 
-/// Ready when the database answers and no migration is pending.
+/// Ready when the database answers with no migration pending, and so does the read replica
+/// when there is one (queries would fail without it).
 #[handler]
 async fn readyz(Data(state): Data<&Arc<AppState>>) -> Response {
-    if let Err(e) = state.db.ping().await {
-        tracing::warn!(error = %e, "not ready: database unreachable");
-        return json_response(
+    let unavailable = |reason: &str| {
+        json_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "reason": "database unreachable"}),
-        );
+            json!({"status": "unavailable", "reason": reason}),
+        )
+    };
+    if let Err(e) = state.dbs.primary.pool().ping().await {
+        tracing::warn!(error = %e, "not ready: database unreachable");
+        return unavailable("database unreachable");
     }
-    match migration::Migrator::get_pending_migrations_read_only(&state.db).await {
+    if let Some(replica) = &state.dbs.replica
+        && let Err(e) = replica.pool().ping().await
+    {
+        tracing::warn!(error = %e, "not ready: read replica unreachable");
+        return unavailable("read replica unreachable");
+    }
+    match migration::Migrator::get_pending_migrations_read_only(&state.dbs.primary).await {
         Ok(pending) if pending.is_empty() => {
             json_response(StatusCode::OK, json!({"status": "ready"}))
         }
@@ -216,8 +227,12 @@ async fn readyz(Data(state): Data<&Arc<AppState>>) -> Response {
 }
 
 #[handler]
-async fn metrics_text() -> Response {
+async fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
+    let mut body = metrics::render();
+    if let Some(replica) = &state.dbs.replica {
+        body.push_str(&metrics::render_replica(replica).await);
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics::render())
+        .body(body)
 }
