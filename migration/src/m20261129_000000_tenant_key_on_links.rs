@@ -277,6 +277,8 @@ async fn postgres_online(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 async fn backfill(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     let started = Instant::now();
     let (mut after, mut batches, mut filled) = (String::new(), 0u64, 0u64);
+    // The longest a batch's row locks were held.
+    let mut longest = std::time::Duration::ZERO;
     loop {
         // The batch's last id, or none when fewer than BATCH rows are left.
         let upper = db
@@ -298,6 +300,7 @@ async fn backfill(db: &impl ConnectionTrait) -> Result<(), DbErr> {
         };
         let mut values = vec![Value::from(after.clone())];
         values.extend(upper.clone().map(Value::from));
+        let batch_started = Instant::now();
         let result = db
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -310,6 +313,7 @@ async fn backfill(db: &impl ConnectionTrait) -> Result<(), DbErr> {
                 values,
             ))
             .await?;
+        longest = longest.max(batch_started.elapsed());
         batches += 1;
         filled += result.rows_affected();
         match upper {
@@ -321,6 +325,7 @@ async fn backfill(db: &impl ConnectionTrait) -> Result<(), DbErr> {
         batches,
         filled,
         elapsed_ms = started.elapsed().as_millis() as u64,
+        longest_batch_ms = longest.as_millis() as u64,
         "backfilled the links' organization"
     );
     Ok(())
