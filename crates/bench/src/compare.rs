@@ -19,13 +19,8 @@ use crate::workload::Workload;
 const SECRET: &str = "bench-secret-not-for-production";
 
 /// How every section `compare` writes in docs/BENCHMARKS.md ends its heading (`## <title>:
-/// <workloads> before and after`), so that `report` keeps them all.
+/// <workloads> before and after`).
 pub const HEADING_END: &str = " before and after";
-
-/// Whether `line` is the heading of a section `compare` wrote.
-pub fn is_heading(line: &str) -> bool {
-    line.starts_with("## ") && line.trim_end().ends_with(HEADING_END)
-}
 
 /// The section's heading: what changed and which workloads were compared.
 pub fn heading(title: &str, workloads: &[Workload]) -> String {
@@ -336,15 +331,12 @@ mod tests {
     fn the_default_heading_is_the_one_the_first_comparison_wrote() {
         let default = heading("Hardening", &[Workload::List, Workload::Get]);
         assert_eq!(default, "## Hardening: list and get before and after");
-        assert!(is_heading(&default));
         let writes = heading("Change log", &[Workload::Create, Workload::Update]);
         assert_eq!(writes, "## Change log: create and update before and after");
-        assert!(is_heading(&writes));
         assert_eq!(
             heading("X", &[Workload::List, Workload::Get, Workload::Update]),
             "## X: list, get and update before and after"
         );
-        assert!(!is_heading("## Memory"));
     }
 
     #[test]

@@ -10,16 +10,13 @@ use tracing::info;
 
 use crate::BenchError;
 use crate::abuse::{self, AbuseArgs, AbuseOutcome};
-use crate::compare;
 use crate::data::Size;
 use crate::doc;
-use crate::finding;
 use crate::load::{self, ApiTarget, Outcome, Plan, Shape};
 use crate::migrate::{self, MigrateOutcome};
 use crate::paths::{self, PathTiming};
 use crate::stats::Samples;
 use crate::tools::{self, Memory, Server};
-use crate::transfers;
 use crate::workload::Workload;
 
 const SECRET: &str = "bench-secret-not-for-production";
@@ -265,21 +262,11 @@ pub async fn report(url: &str, args: ReportArgs) -> Result<(), BenchError> {
         load,
     })
     .await;
-    // Sections this run did not measure (`compare`'s, `transfers`', `search`'s, `export`'s, a
-    // skipped abuse test) stay
-    // as they were.
+    // Sections this run did not write (`compare`'s, `transfers`', `search`'s, `export`'s, a
+    // skipped abuse test, measurements made by hand with the commands they state) stay as they
+    // were.
     let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
     let kept: Vec<&str> = doc::headings(&previous)
-        .filter(|h| {
-            compare::is_heading(h)
-                || [
-                    abuse::HEADING,
-                    transfers::HEADING,
-                    finding::SEARCH_HEADING,
-                    finding::EXPORT_HEADING,
-                ]
-                .contains(h)
-        })
         .filter(|heading| doc::section(&text, heading).is_none())
         .filter_map(|heading| doc::section(&previous, heading))
         .collect();

@@ -17,7 +17,7 @@ use sea_orm::DatabaseConnection;
 use tokio::task::JoinSet;
 use tracing::info;
 
-pub use outcome::{AbuseOutcome, HEADING, Probe};
+pub use outcome::{AbuseOutcome, Probe};
 
 use database::{add_locations, count, lock_asset, remove_added_rows};
 
