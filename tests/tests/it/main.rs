@@ -36,6 +36,8 @@ mod api_transfers;
 mod browser;
 mod deploy;
 mod foreign_keys;
+mod pooler;
+mod replica;
 mod rollback;
 mod runbook;
 mod runner;
