@@ -154,10 +154,20 @@ pub(crate) fn connect_options(
     opts
 }
 
+/// How long a query waits for a connection to the read replica. Shorter than the primary's
+/// (10 s, which rides out a restart): a replica that is gone turns a query into
+/// SERVICE_UNAVAILABLE within seconds (twice this, with the retry of a lost read), and waits
+/// for a free connection are short anyway, since admission keeps fewer requests executing than
+/// the pool has connections.
+const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A pool of `url` for the server, as `config` says.
-async fn pool(config: &Config, url: &str, sqlite: bool) -> Result<Db, StartupError> {
+async fn pool(config: &Config, url: &str, sqlite: bool, replica: bool) -> Result<Db, StartupError> {
     let limits = &config.limits;
     let mut opts = connect_options(url, limits, config.database_pooler);
+    if replica {
+        opts.acquire_timeout(REPLICA_ACQUIRE_TIMEOUT);
+    }
     opts.max_connections(if sqlite { 4 } else { config.db_max_connections })
         .min_connections(if sqlite { 1 } else { 2 })
         // PostgreSQL may come up after us: start, and answer 503 on /readyz until it does.
@@ -193,7 +203,7 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
     let sqlite = url.starts_with("sqlite:");
     let keys = Keys::new(secret(&config)?.as_bytes());
     let limits = config.limits.clone();
-    let primary = pool(&config, &url, sqlite).await?;
+    let primary = pool(&config, &url, sqlite, false).await?;
     let db = primary.pool().clone();
     let replica = match config.database_read_url.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -202,7 +212,7 @@ pub async fn build(config: Config) -> Result<App, StartupError> {
                 "DATABASE_READ_URL needs DATABASE_URL to be PostgreSQL".into(),
             ));
         }
-        Some(read) if read.starts_with("postgres") => Some(pool(&config, read, false).await?),
+        Some(read) if read.starts_with("postgres") => Some(pool(&config, read, false, true).await?),
         Some(_) => {
             return Err(StartupError::Config(
                 "DATABASE_READ_URL must be postgres://…".into(),
