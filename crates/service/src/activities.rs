@@ -6,8 +6,8 @@ use entity::data_processing_activities::{self as activities, Column, Entity, Mod
 use entity::data_processing_activity_digital_assets as links;
 use entity::digital_assets;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait,
 };
 
 use crate::history::{self, Action, Change};
@@ -184,7 +184,7 @@ async fn insert_links(
             Change::link(Action::Linked, id, asset, activity_id)
         })
         .collect();
-    links::Entity::insert_many(rows)
+    scope::insert_many(tenant, rows)
         .exec_without_returning(db)
         .await?;
     history::record(db, tenant, log).await

@@ -1,5 +1,9 @@
 //! A demo organization with realistic assets, locations and activities, so that a newcomer's
 //! first `cargo run -p api` has something to query.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "creates the demo organization, the tenant itself, and its first rows"
+)]
 
 use entity::sea_orm_active_enums::{AssetType, IntegrationStatus, LocationRole};
 use entity::{organizations, purposes, users};

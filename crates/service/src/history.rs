@@ -294,7 +294,9 @@ async fn insert(
         changes: Set(c.changes),
         snapshot: Set(c.snapshot),
     });
-    Entity::insert_many(rows).exec_without_returning(db).await?;
+    scope::insert_many(tenant, rows)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 

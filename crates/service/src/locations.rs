@@ -4,8 +4,8 @@ use entity::asset_processing_locations::{self as locations, Column, Entity, Mode
 use entity::digital_assets;
 use entity::sea_orm_active_enums::LocationRole;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionSession, TransactionTrait,
 };
 use serde_json::Value as Json;
 
@@ -128,7 +128,7 @@ pub async fn add<C: ConnectionTrait + TransactionTrait>(
     let mut added = Vec::with_capacity(locations.len());
     for location in locations {
         added.push(
-            Entity::insert(active_model(tenant, asset_id, location))
+            scope::insert(tenant, active_model(tenant, asset_id, location))
                 .exec_with_returning(&txn)
                 .await?,
         );

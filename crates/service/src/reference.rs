@@ -1,5 +1,9 @@
 //! Reference data (countries, transfer mechanisms) and the tenant's users and purposes, looked up
 //! in batches; and the existence checks of referenced ids.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "countries and transfer mechanisms are reference data, shared by every tenant, and an organization is looked up by its own id; users and purposes go through the scope"
+)]
 
 use std::collections::HashSet;
 

@@ -1,13 +1,21 @@
-//! Tenant scoping, default-deny: the only way this crate reads, updates or deletes rows of a
-//! tenant-owned table is through these helpers, which add `organization_id = <tenant>`.
+//! Tenant scoping, default-deny: the only way this crate reads, updates, deletes or inserts rows
+//! of a tenant-owned table is through these helpers, which add `organization_id = <tenant>` (or
+//! write it into each inserted row). Clippy holds the crate to it: `EntityTrait::find`,
+//! `update_many`, `delete_many`, `insert` and `insert_many` are disallowed (`clippy.toml`), and
+//! allowed only here, where the reference tables (countries, transfer mechanisms) are read, and
+//! where the directory writes organizations, which are the tenants themselves.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the one module that builds tenant-scoped statements"
+)]
 
 use entity::{
     asset_processing_locations, change_log, data_processing_activities,
     data_processing_activity_digital_assets, digital_assets, purposes, users,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, QueryFilter,
-    QuerySelect, Select, UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, Insert, InsertMany,
+    QueryFilter, QuerySelect, Select, UpdateMany,
 };
 
 use crate::ServiceError;
@@ -84,6 +92,29 @@ pub fn update<E: TenantOwned>(tenant: &Tenant) -> UpdateMany<E> {
 /// `DELETE … WHERE organization_id = tenant`.
 pub fn delete<E: TenantOwned>(tenant: &Tenant) -> DeleteMany<E> {
     E::delete_many().filter(E::owner().eq(tenant.organization_id.as_str()))
+}
+
+/// `INSERT` of one row of the tenant: its `organization_id` is the tenant's, whatever the caller
+/// set.
+pub fn insert<E, A>(tenant: &Tenant, mut row: A) -> Insert<A>
+where
+    E: TenantOwned,
+    A: ActiveModelTrait<Entity = E>,
+{
+    row.set(E::owner(), tenant.organization_id.as_str().into());
+    E::insert(row)
+}
+
+/// `INSERT` of rows of the tenant, each stamped as [`insert`] does.
+pub fn insert_many<E, A>(tenant: &Tenant, rows: impl IntoIterator<Item = A>) -> InsertMany<A>
+where
+    E: TenantOwned,
+    A: ActiveModelTrait<Entity = E>,
+{
+    E::insert_many(rows.into_iter().map(|mut row| {
+        row.set(E::owner(), tenant.organization_id.as_str().into());
+        row
+    }))
 }
 
 /// One of the tenant's rows by id, or NOT_FOUND.

@@ -14,8 +14,8 @@ use entity::sea_orm_active_enums::{AssetType, IntegrationStatus};
 use sea_orm::prelude::DateTimeWithTimeZone;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, TransactionSession, TransactionTrait,
 };
 use serde_json::Value as Json;
 
@@ -117,34 +117,35 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     let id = new_id();
     let txn = begin_write(db).await?;
     refs.check(&txn, tenant).await?;
-    let asset = Entity::insert(assets::ActiveModel {
-        id: Set(id.clone()),
-        organization_id: Set(tenant.organization_id.clone()),
-        name: Set(name),
-        r#type: Set(input.asset_type),
-        description: Set(input.description),
-        primary_hosting_country_id: Set(input.primary_hosting_country_id),
-        url: Set(input.url),
-        technical_owner_id: Set(input.technical_owner_id),
-        business_owner_id: Set(input.business_owner_id),
-        contains_personal_data: Set(input.contains_personal_data),
-        integration_status: Set(input.integration_status),
-        // In UTC, as every stored time (SQLite keeps the text it is given).
-        last_scanned_at: Set(input.last_scanned_at.map(time::utc)),
-        discovered_via: Set(input.discovered_via),
-        metadata: Set(input.metadata),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
+    let asset = scope::insert(
+        tenant,
+        assets::ActiveModel {
+            id: Set(id.clone()),
+            organization_id: Set(tenant.organization_id.clone()),
+            name: Set(name),
+            r#type: Set(input.asset_type),
+            description: Set(input.description),
+            primary_hosting_country_id: Set(input.primary_hosting_country_id),
+            url: Set(input.url),
+            technical_owner_id: Set(input.technical_owner_id),
+            business_owner_id: Set(input.business_owner_id),
+            contains_personal_data: Set(input.contains_personal_data),
+            integration_status: Set(input.integration_status),
+            // In UTC, as every stored time (SQLite keeps the text it is given).
+            last_scanned_at: Set(input.last_scanned_at.map(time::utc)),
+            discovered_via: Set(input.discovered_via),
+            metadata: Set(input.metadata),
+            created_at: Set(now),
+            updated_at: Set(now),
+        },
+    )
     .exec_with_returning(&txn)
     .await?;
     let mut log = vec![Change::created(EntityType::DigitalAsset, &id, &id, &asset)];
     for location in input.locations {
-        let location = entity::asset_processing_locations::Entity::insert(locations::active_model(
-            tenant, &id, location,
-        ))
-        .exec_with_returning(&txn)
-        .await?;
+        let location = scope::insert(tenant, locations::active_model(tenant, &id, location))
+            .exec_with_returning(&txn)
+            .await?;
         log.push(Change::created(
             EntityType::ProcessingLocation,
             &location.id,

@@ -5,6 +5,10 @@
 //! read `FOR NO KEY UPDATE` first: directory changes of one organization go one at a time,
 //! while inserts that merely reference the organization (its assets, through their foreign key)
 //! go on. On SQLite the write transaction itself serializes them ([`crate::begin_write`]).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the directory writes organizations, the tenants themselves, and names the organization in every statement on their users, purposes and activities; countries are reference data"
+)]
 
 use entity::{countries, data_processing_activities as activities, organizations, purposes, users};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType};
