@@ -24,22 +24,7 @@ pub async fn create(
     table: &str,
     columns: &[&str],
 ) -> Result<(), DbErr> {
-    if !concurrently(manager) {
-        let mut stmt = index(name, table, columns);
-        stmt.if_not_exists();
-        return manager.create_index(stmt).await;
-    }
-    // An interrupted CREATE INDEX CONCURRENTLY leaves an invalid index of that name behind,
-    // which IF NOT EXISTS would keep: `build` drops it and builds again.
-    let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
-    build(
-        manager,
-        name,
-        table,
-        "",
-        &format!("({})", columns.join(", ")),
-    )
-    .await
+    create_on_columns(manager, name, table, columns, false).await
 }
 
 /// Creates the unique index `name` on `table (columns)` unless it exists.
@@ -49,17 +34,33 @@ pub async fn create_unique(
     table: &str,
     columns: &[&str],
 ) -> Result<(), DbErr> {
-    let mut stmt = index(name, table, columns);
-    stmt.unique().if_not_exists();
+    create_on_columns(manager, name, table, columns, true).await
+}
+
+async fn create_on_columns(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    columns: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
     if !concurrently(manager) {
+        let mut stmt = index(name, table, columns);
+        stmt.if_not_exists();
+        if unique {
+            stmt.unique();
+        }
         return manager.create_index(stmt).await;
     }
+    // An interrupted CREATE INDEX CONCURRENTLY leaves an invalid index of that name behind,
+    // which IF NOT EXISTS would keep: `build` drops it and builds again.
     let columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let kind = if unique { "UNIQUE" } else { "" };
     build(
         manager,
         name,
         table,
-        "UNIQUE",
+        kind,
         &format!("({})", columns.join(", ")),
     )
     .await
