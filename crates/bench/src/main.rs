@@ -15,6 +15,7 @@ mod finding;
 mod load;
 mod migrate;
 mod paths;
+mod pgbench;
 mod report;
 mod seed;
 mod stats;
@@ -69,6 +70,16 @@ enum Command {
     Raw {
         #[command(flatten)]
         load: LoadArgs,
+    },
+    /// `list` or `get` on the release API against the limit measured two ways on the same
+    /// statement: `raw`'s Rust client and pgbench (the database's own tool), alternating run by
+    /// run; the API's ratio is against the higher of the two.
+    Limit {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Runs of each side (medians over them).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Median `migration up` on an empty database against `psql -1 -f` of `migration sql up`.
     Migrate {
@@ -219,6 +230,53 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
             let outcome = load::raw(pool, load.size, load.workload, plan).await?;
             println!("raw {}: {}", load.workload.name(), outcome.line());
             outcome.ok()
+        }
+        Command::Limit { load, runs } => {
+            let (warmup, plan) = load.plans()?;
+            let script = pgbench::script(load.workload, &load.size)?;
+            let secret = "bench-secret-not-for-production";
+            let server = tools::Server::start(&url, secret, load.shape.pool).await?;
+            let target = ApiTarget::new(server.addr, secret, &load.size)?;
+            let db = tools::connect(&url, load.shape.pool).await?;
+            let pool = db.get_postgres_connection_pool();
+            load::api(&target, load.size, load.workload, warmup).await?;
+            load::raw(pool, load.size, load.workload, warmup).await?;
+            let (mut api, mut raw, mut pg) = (Vec::new(), Vec::new(), Vec::new());
+            for run in 1..=runs.max(1) {
+                let a = load::api(&target, load.size, load.workload, plan).await?;
+                a.ok()?;
+                let r = load::raw(pool, load.size, load.workload, plan).await?;
+                r.ok()?;
+                let p = pgbench::run(&url, &script, plan.connections, load.shape.duration).await?;
+                println!(
+                    "run {run}: api {:.0} req/s, raw client {:.0}, pgbench {p:.0} tps",
+                    a.rps(),
+                    r.rps()
+                );
+                api.push(a.rps());
+                raw.push(r.rps());
+                pg.push(p);
+            }
+            let (api, raw, pg) = (
+                stats::Samples::new(api),
+                stats::Samples::new(raw),
+                stats::Samples::new(pg),
+            );
+            let limit = raw.median().max(pg.median());
+            println!(
+                "{} at {} connections, medians (ranges) of {} runs: api {} req/s, raw client {}, \
+                 pgbench {} tps; api / the higher limit {:.2}, raw client / pgbench {:.2}",
+                load.workload.name(),
+                plan.connections,
+                runs.max(1),
+                api.spread(0),
+                raw.spread(0),
+                pg.spread(0),
+                api.median() / limit,
+                raw.median() / pg.median()
+            );
+            server.stop().await?;
+            Ok(())
         }
         Command::Migrate { runs } => {
             let out = migrate::migrate(&url, runs.max(1)).await?;
