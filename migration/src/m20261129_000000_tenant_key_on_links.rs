@@ -18,7 +18,11 @@
 //! 5. `NOT NULL` through a `CHECK … NOT VALID`, `VALIDATE` (a scan that blocks no writes), then
 //!    `SET NOT NULL`, which the validated CHECK spares a scan, and the CHECK dropped;
 //! 6. the parents' unique keys built `CONCURRENTLY`;
-//! 7. each foreign key added `NOT VALID`, then validated; the old ones dropped.
+//! 7. each foreign key added `NOT VALID`, then validated; the old ones dropped. Adding and
+//!    dropping a foreign key lock both tables (`SHARE ROW EXCLUSIVE`, `ACCESS EXCLUSIVE`): those
+//!    statements run in short transactions that take the locks in the application's order,
+//!    parents before links, so that they wait for writes in flight instead of deadlocking with
+//!    them.
 //!
 //! In a transaction (verify's scratch schema, the rollback rehearsal, the `sql up` script) the
 //! plain statements run instead and give the same schema.
@@ -31,7 +35,8 @@ use std::time::Instant;
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{
-    ConnectionTrait, DatabaseExecutor, DbBackend, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseExecutor, DbBackend, Statement, TransactionSession, TransactionTrait,
+    Value,
 };
 
 use crate::online_index;
@@ -144,10 +149,12 @@ impl MigrationTrait for Migration {
             add_foreign_key(db, name, definition, online).await?;
         }
         for (name, _) in FOREIGN_KEYS {
-            db.execute_unprepared(&format!(
-                "ALTER TABLE \"{TABLE}\" DROP CONSTRAINT IF EXISTS \"{name}\""
-            ))
-            .await?;
+            let drop = format!("ALTER TABLE \"{TABLE}\" DROP CONSTRAINT IF EXISTS \"{name}\"");
+            if online {
+                in_app_lock_order(db, "ACCESS EXCLUSIVE", &drop).await?;
+            } else {
+                db.execute_unprepared(&drop).await?;
+            }
         }
         for (name, table) in PARENT_KEYS {
             online_index::drop(manager, name, table).await?;
@@ -187,7 +194,7 @@ async fn refuse_cross_organization_links(db: &impl ConnectionTrait) -> Result<()
 }
 
 /// The same schema as [`postgres_online`], in the caller's transaction.
-async fn postgres_plain(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+async fn postgres_plain(db: &(impl ConnectionTrait + TransactionTrait)) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
         "ALTER TABLE \"{TABLE}\" ADD COLUMN IF NOT EXISTS \"organization_id\" text"
     ))
@@ -209,7 +216,7 @@ async fn postgres_plain(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     for (name, definition) in FOREIGN_KEYS {
         add_foreign_key(db, name, definition, false).await?;
     }
-    drop_replaced_keys(db).await
+    drop_replaced_keys(db, false).await
 }
 
 /// Online: see the module's documentation for the steps. Each step logs how long it took, which
@@ -269,7 +276,7 @@ async fn postgres_online(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for (name, definition) in FOREIGN_KEYS {
         timed(name, add_foreign_key(db, name, definition, true)).await?;
     }
-    drop_replaced_keys(db).await
+    timed("drop the replaced keys", drop_replaced_keys(db, true)).await
 }
 
 /// Fills the key of the links still without one, [`BATCH`] at a time in primary-key order, each
@@ -335,7 +342,8 @@ async fn backfill(db: &impl ConnectionTrait) -> Result<(), DbErr> {
 /// activity. `WHEN` keeps the function from running at all for a writer that sets the key.
 async fn fill_trigger(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     db.execute_unprepared(&format!(
-        "CREATE OR REPLACE FUNCTION \"{FUNCTION}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        "CREATE OR REPLACE FUNCTION \"{FUNCTION}\"() RETURNS trigger LANGUAGE plpgsql
+           SET search_path FROM CURRENT AS $$ BEGIN
            SELECT organization_id INTO NEW.organization_id
              FROM data_processing_activities WHERE id = NEW.activity_id;
            RETURN NEW;
@@ -351,7 +359,7 @@ async fn fill_trigger(db: &impl ConnectionTrait) -> Result<(), DbErr> {
 /// then validated (a scan that blocks no writes). In a transaction, plainly: a script records
 /// statements and can read nothing back.
 async fn add_foreign_key(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     name: &str,
     definition: &str,
     online: bool,
@@ -362,7 +370,7 @@ async fn add_foreign_key(
         return Ok(());
     }
     if !constraint_exists(db, name).await? {
-        db.execute_unprepared(&format!("{add} NOT VALID")).await?;
+        in_app_lock_order(db, "SHARE ROW EXCLUSIVE", &format!("{add} NOT VALID")).await?;
     }
     db.execute_unprepared(&format!(
         "ALTER TABLE \"{TABLE}\" VALIDATE CONSTRAINT \"{name}\""
@@ -371,12 +379,39 @@ async fn add_foreign_key(
     Ok(())
 }
 
-async fn drop_replaced_keys(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+/// Runs `ddl`, which locks the links and their parents, in a transaction that first locks them
+/// in `mode` in the application's order: parents (an activity or asset read, locked or written)
+/// before links. `ALTER TABLE` alone locks the links first and then each parent, which deadlocks
+/// with a write that holds a parent and waits for the links (seen: `sync`, and a replica of the
+/// previous version creating an asset and linking it). Waiting in order is bounded by the
+/// session's `lock_timeout` and retried by the runner.
+async fn in_app_lock_order<C>(db: &C, mode: &str, ddl: &str) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "LOCK TABLE data_processing_activities, digital_assets IN {mode} MODE;
+         LOCK TABLE \"{TABLE}\" IN {mode} MODE"
+    ))
+    .await?;
+    txn.execute_unprepared(ddl).await?;
+    txn.commit().await
+}
+
+/// Drops the single-column keys; online, in the application's lock order (dropping a foreign
+/// key takes `ACCESS EXCLUSIVE` on both tables).
+async fn drop_replaced_keys(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    online: bool,
+) -> Result<(), DbErr> {
     for (name, _) in REPLACED_KEYS {
-        db.execute_unprepared(&format!(
-            "ALTER TABLE \"{TABLE}\" DROP CONSTRAINT IF EXISTS \"{name}\""
-        ))
-        .await?;
+        let drop = format!("ALTER TABLE \"{TABLE}\" DROP CONSTRAINT IF EXISTS \"{name}\"");
+        if online {
+            in_app_lock_order(db, "ACCESS EXCLUSIVE", &drop).await?;
+        } else {
+            db.execute_unprepared(&drop).await?;
+        }
     }
     Ok(())
 }

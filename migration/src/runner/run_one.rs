@@ -17,7 +17,7 @@ use super::history::{delete_history, insert_history};
 use super::{RunnerError, Target, Timeouts, describe, sqlstate};
 
 /// SQLSTATE `lock_not_available`: `lock_timeout` expired.
-use sqlstate::LOCK_NOT_AVAILABLE;
+use sqlstate::{DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE};
 
 /// Which of a migration's halves runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,17 @@ pub(super) async fn run_one(
         };
         let error = match result {
             Ok(()) => break Ok(()),
-            Err(e) if postgres && sqlstate(&e).as_deref() == Some(LOCK_NOT_AVAILABLE) => e,
+            // A deadlock with the application's writes is retried as a lock timeout is: the
+            // migration's part was rolled back, and it is idempotent.
+            Err(e)
+                if postgres
+                    && matches!(
+                        sqlstate(&e).as_deref(),
+                        Some(LOCK_NOT_AVAILABLE | DEADLOCK_DETECTED)
+                    ) =>
+            {
+                e
+            }
             Err(e) => break Err(fail(e)),
         };
         let blockers = blockers(&target.db).await;
