@@ -57,15 +57,19 @@ pub fn render() -> String {
 /// How long `/metrics` waits for the replica's answer.
 const REPLICA_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The read replica's lag in seconds: 0 when it has replayed all the WAL it received, else the
-/// time since the last transaction it replayed committed on the primary. `None` when it does
-/// not answer in time, or is no replica.
+/// The read replica's lag in seconds: 0 when it streams from the primary and has replayed all
+/// it received; else the time since the last transaction it replayed committed on the primary
+/// (which, after the primary was idle, overstates: it errs towards the alarm). A replica cut
+/// off from its primary has replayed all it received and is still behind: without a streaming
+/// WAL receiver it counts as behind. `None` when it does not answer in time, or is no replica.
 async fn replica_lag(replica: &Db) -> Option<f64> {
     let stmt = Statement::from_string(
         DbBackend::Postgres,
         "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
-                     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
-                     ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8
+                     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+                          AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
+                     THEN 0::float8
+                     ELSE coalesce(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::float8
                 END AS lag",
     );
     let row = tokio::time::timeout(REPLICA_PROBE_TIMEOUT, replica.query_one_raw(stmt))

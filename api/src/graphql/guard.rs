@@ -29,6 +29,8 @@ pub struct RequestGuard {
     remaining: AtomicUsize,
     exceeded: AtomicBool,
     writes: AtomicBool,
+    /// Whether it runs on the primary whatever it is (it follows a mutation in its batch).
+    primary: AtomicBool,
     /// The order of the answer's fields, taken from the document.
     plans: OnceLock<Plans>,
 }
@@ -40,6 +42,7 @@ impl RequestGuard {
             remaining: AtomicUsize::new(budget),
             exceeded: AtomicBool::new(false),
             writes: AtomicBool::new(false),
+            primary: AtomicBool::new(false),
             plans: OnceLock::new(),
         }
     }
@@ -82,6 +85,16 @@ impl RequestGuard {
     /// Whether the document holds a mutation (such a request is never run twice).
     pub fn may_write(&self) -> bool {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Runs the request on the primary whatever it holds.
+    pub fn pin_to_primary(&self) {
+        self.primary.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the request runs on the primary: it may write, or follows a write.
+    pub fn on_primary(&self) -> bool {
+        self.may_write() || self.primary.load(Ordering::Relaxed)
     }
 }
 

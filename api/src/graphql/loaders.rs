@@ -211,7 +211,7 @@ impl Loaders {
 
     /// The database the request reads from (see [`Databases::for_operation`]).
     fn db(&self) -> &Db {
-        self.dbs.for_operation(self.guard.may_write())
+        self.dbs.for_operation(self.guard.on_primary())
     }
 
     /// The loaders of the request being resolved.
@@ -280,7 +280,7 @@ pub struct Scoped {
 impl Scoped {
     /// The database the request reads from (see [`Databases::for_operation`]).
     pub(super) fn db(&self) -> &Db {
-        self.dbs.for_operation(self.guard.may_write())
+        self.dbs.for_operation(self.guard.on_primary())
     }
 
     pub(super) fn tenant(&self) -> &Tenant {

@@ -56,6 +56,6 @@ pub(crate) fn tenant<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Tenant>
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Db> {
     let may_write = ctx
         .data_opt::<Arc<guard::RequestGuard>>()
-        .is_none_or(|g| g.may_write());
+        .is_none_or(|g| g.on_primary());
     Ok(ctx.data::<Databases>()?.for_operation(may_write))
 }

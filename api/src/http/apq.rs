@@ -103,5 +103,6 @@ fn refuse(code: &str, message: &str) -> Persisted {
     Persisted::Refused(Done {
         response: Response::from_errors(vec![error]),
         spent: 0,
+        wrote: false,
     })
 }

@@ -8,7 +8,7 @@
 //! by the request's deadline), and run a read once more whose database connection was lost.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
@@ -159,7 +159,7 @@ async fn answer_one(
     media: MediaType,
 ) -> Response {
     let budget = state.limits.response_budget;
-    match run(state, tenant, request, deadline, budget).await {
+    match run(state, tenant, request, deadline, budget, false).await {
         Ok(done) => done.write(media),
         Err(resp) => resp,
     }
@@ -214,6 +214,9 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
             let mut answers = Vec::with_capacity(requests.len());
             let mut budget = state.limits.response_budget;
             let mut stopped = false;
+            // After a mutation, the batch's later operations read the primary: none reads a
+            // lagging replica's copy of what an earlier one wrote.
+            let mut wrote = false;
             for request in requests {
                 let answer = if stopped {
                     error_answer(
@@ -223,9 +226,10 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
                 } else {
                     match apq::resolve(&state.persisted, &tenant, request) {
                         Persisted::Ready(request) => {
-                            match run(state, &tenant, request, deadline, budget).await {
+                            match run(state, &tenant, request, deadline, budget, wrote).await {
                                 Ok(done) => {
                                     budget = budget.saturating_sub(done.spent);
+                                    wrote |= done.wrote;
                                     done.response
                                 }
                                 Err(_) => {
@@ -398,6 +402,8 @@ pub(crate) struct Done {
     pub response: async_graphql::Response,
     /// What it took of the response budget.
     pub spent: usize,
+    /// Whether it may have written (a mutation).
+    pub wrote: bool,
 }
 
 impl Done {
@@ -426,14 +432,16 @@ fn not_run(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// Executes one operation within the deadline; a read whose database connection was lost is
-/// run once more after the dead pooled connections are dropped.
+/// Executes one operation within the deadline (on the primary when `on_primary`, else where
+/// [`crate::db::Databases::for_operation`] says); a read whose database connection was lost is
+/// run once more after the dead pooled connections are dropped, if the deadline allows.
 async fn run(
     state: &AppState,
     tenant: &Tenant,
     request: async_graphql::Request,
     deadline: Instant,
     budget: usize,
+    on_primary: bool,
 ) -> Result<Done, Response> {
     let mut request = Some(request);
     let mut retry = None;
@@ -446,6 +454,9 @@ async fn run(
         }
         let operation_name = this.operation_name.clone();
         let guard = Arc::new(RequestGuard::new(budget));
+        if on_primary {
+            guard.pin_to_primary();
+        }
         let (loaders, dispatcher) = Loaders::new(&state.dbs, &state.reference, tenant, &guard);
         let execution = state
             .schema
@@ -466,10 +477,19 @@ async fn run(
             // The pool still holds the other connections the failure may have hit (all of
             // them, after a failover): drop the dead ones, then run the read once more.
             tracing::warn!("a read lost its database connection: retrying it once");
-            drop_dead_connections(state.dbs.read().pool()).await;
+            let pool = state.dbs.for_operation(guard.on_primary()).pool();
+            // A server that hangs (rather than refusing) must not hold the request past its
+            // deadline: each ping is bounded, and so is the whole sweep.
+            if tokio::time::timeout_at(deadline.into(), drop_dead_connections(pool))
+                .await
+                .is_err()
+            {
+                break;
+            }
             continue;
         }
         return Ok(Done {
+            wrote: guard.may_write(),
             spent: budget.saturating_sub(guard.remaining()),
             response: finish(response, &guard, operation_name.as_deref()),
         });
@@ -494,6 +514,9 @@ fn connection_lost(response: &async_graphql::Response) -> bool {
     })
 }
 
+/// How long a pooled connection may take to answer a ping before it counts as dead.
+pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Pings every idle pooled connection and closes those that do not answer, so that the next
 /// statements get live (or new) connections.
 async fn drop_dead_connections(db: &DatabaseConnection) {
@@ -504,7 +527,8 @@ async fn drop_dead_connections(db: &DatabaseConnection) {
     let pool = db.get_postgres_connection_pool();
     let mut alive = Vec::new();
     while let Some(mut conn) = pool.try_acquire() {
-        if conn.ping().await.is_ok() {
+        let answered = tokio::time::timeout(PING_TIMEOUT, conn.ping()).await;
+        if matches!(answered, Ok(Ok(()))) {
             alive.push(conn);
         } else {
             conn.close_on_drop();

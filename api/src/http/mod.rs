@@ -185,8 +185,20 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, json!({"status": "ok"}))
 }
 
-/// Ready when the database answers with no migration pending, and so does the read replica
-/// when there is one (queries would fail without it).
+/// Whether `db` answers a ping within [`graphql::PING_TIMEOUT`]: a server that hangs must not
+/// hang the probe.
+async fn answers(db: &crate::db::Db) -> Result<(), String> {
+    match tokio::time::timeout(graphql::PING_TIMEOUT, db.pool().ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within the ping timeout".into()),
+    }
+}
+
+/// Ready when the database answers with no migration pending. The read replica, when there is
+/// one, is checked too and reported, but does not make the instance unready: every instance
+/// shares it, so taking them all out of service would stop the mutations too, which the
+/// primary still serves (queries answer SERVICE_UNAVAILABLE meanwhile).
 #[handler]
 async fn readyz(Data(state): Data<&Arc<AppState>>) -> Response {
     let unavailable = |reason: &str| {
@@ -195,20 +207,28 @@ async fn readyz(Data(state): Data<&Arc<AppState>>) -> Response {
             json!({"status": "unavailable", "reason": reason}),
         )
     };
-    if let Err(e) = state.dbs.primary.pool().ping().await {
+    if let Err(e) = answers(&state.dbs.primary).await {
         tracing::warn!(error = %e, "not ready: database unreachable");
         return unavailable("database unreachable");
     }
-    if let Some(replica) = &state.dbs.replica
-        && let Err(e) = replica.pool().ping().await
-    {
-        tracing::warn!(error = %e, "not ready: read replica unreachable");
-        return unavailable("read replica unreachable");
-    }
+    let replica = match &state.dbs.replica {
+        None => None,
+        Some(replica) => Some(match answers(replica).await {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, "degraded: read replica unreachable");
+                "read replica unreachable"
+            }
+        }),
+    };
     match migration::Migrator::get_pending_migrations_read_only(&state.dbs.primary).await {
-        Ok(pending) if pending.is_empty() => {
-            json_response(StatusCode::OK, json!({"status": "ready"}))
-        }
+        Ok(pending) if pending.is_empty() => match replica {
+            Some(reason @ "read replica unreachable") => json_response(
+                StatusCode::OK,
+                json!({"status": "degraded", "reason": reason}),
+            ),
+            _ => json_response(StatusCode::OK, json!({"status": "ready"})),
+        },
         Ok(pending) => {
             let names: Vec<&str> = pending.iter().map(|m| m.name()).collect();
             json_response(

@@ -248,7 +248,8 @@ fn the_api_is_ready_on_readyz_and_alive_on_healthz() {
 
 /// The migration runs over its own direct connection (MIGRATION_DATABASE_URL, never the pooled
 /// URL the API writes through); the API gets DATABASE_URL, the optional read replica's
-/// DATABASE_READ_URL and AUTH_JWT_SECRET, each from a secret.
+/// DATABASE_READ_URL and AUTH_JWT_SECRET, each from a secret, and DATABASE_POOLER=transaction
+/// for the pooler DATABASE_URL may lead to.
 #[test]
 fn the_migration_and_the_api_each_get_their_database_urls_from_secrets() {
     let deployment = one("Deployment");
@@ -271,6 +272,15 @@ fn the_migration_and_the_api_each_get_their_database_urls_from_secrets() {
         secret_of(api, "DATABASE_READ_URL")["optional"],
         true,
         "without a read replica the API reads DATABASE_URL: the key is optional"
+    );
+    let pooler = api["env"]
+        .as_array()
+        .and_then(|env| env.iter().find(|v| v["name"] == "DATABASE_POOLER"))
+        .map(|v| &v["value"]);
+    assert_eq!(
+        pooler,
+        Some(&Value::from("transaction")),
+        "DATABASE_URL may lead to a transaction-mode pooler: the API must know it"
     );
     for required in ["DATABASE_URL", "AUTH_JWT_SECRET"] {
         assert_ne!(

@@ -71,7 +71,10 @@ async fn queries_read_the_replica_and_mutations_answer_from_the_primary() {
     assert_eq!(names(&api, &org.token).await, Vec::<String>::new());
     let (status, body) = api.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(lag(&api).await, Some(0.0));
+    assert!(body.contains("\"ready\""), "{body}");
+    // Other tests write to the same server meanwhile: a few milliseconds, not none.
+    let caught_up = lag(&api).await.expect("the lag");
+    assert!(caught_up < 5.0, "lag {caught_up}");
 
     replica.pause_replay().await;
     let created = api.gql(&org.token, CREATE, input("Payroll DB")).await;
@@ -86,14 +89,33 @@ async fn queries_read_the_replica_and_mutations_answer_from_the_primary() {
     let behind = lag(&api).await.expect("the lag, while replay is paused");
     assert!(behind > 0.0, "lag {behind}");
 
+    // In a batch, an operation after a mutation reads the primary: it sees what the mutation
+    // wrote, while the replica is still paused.
+    let batch = json!([
+        {"query": CREATE, "variables": input("Batch written")},
+        {"query": NAMES},
+    ]);
+    let auth = format!("Bearer {}", org.token);
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let answers = api.post_raw(&headers, &batch.to_string()).await;
+    let seen = answers.body[1]["data"]["digitalAssets"]["nodes"].to_string();
+    assert!(seen.contains("Batch written"), "{:#}", answers.body);
+
     replica.resume_replay().await;
     replica.caught_up().await;
-    assert_eq!(names(&api, &org.token).await, ["Payroll DB"]);
+    assert_eq!(
+        names(&api, &org.token).await,
+        ["Batch written", "Payroll DB"]
+    );
 }
 
 /// With the replica stopped, a query fails with a code a client can act on (and no database
-/// text), `/readyz` says why it is not ready, `/metrics` reports the replica down, and mutations
-/// keep working on the primary.
+/// text), `/readyz` stays ready but says the instance is degraded and why (every instance shares
+/// the replica: taking them all out of service would stop the mutations too), `/metrics` reports
+/// the replica down, and mutations keep working on the primary.
 #[tokio::test]
 async fn with_the_replica_gone_queries_fail_clearly_and_mutations_go_on() {
     let Some((replica, api)) = api_with_replica().await else {
@@ -108,8 +130,11 @@ async fn with_the_replica_gone_queries_fail_clearly_and_mutations_go_on() {
     assert_eq!(answer.code(), "SERVICE_UNAVAILABLE", "{answer:?}");
     assert!(!answer.message().contains("sqlx"), "{answer:?}");
     let (status, body) = api.get("/readyz").await;
-    assert_eq!(status, 503, "{body}");
-    assert!(body.contains("read replica unreachable"), "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("degraded") && body.contains("read replica unreachable"),
+        "{body}"
+    );
     let (_, metrics) = api.get("/metrics").await;
     assert!(metrics.contains("inventory_db_replica_up 0"), "{metrics}");
 
