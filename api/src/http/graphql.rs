@@ -237,7 +237,8 @@ pub(crate) async fn post(req: &Request, body: Body, Data(state): Data<&Arc<AppSt
                                     error_answer(
                                         code::TIMEOUT,
                                         "stopped at REQUEST_TIMEOUT: a mutation stopped this way \
-                                         did not commit",
+                                         did not commit, unless it stopped while committing: \
+                                         read what it changes before sending it again",
                                     )
                                 }
                             }
