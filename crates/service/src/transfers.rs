@@ -9,6 +9,7 @@
 use entity::{countries, transfer_mechanisms};
 
 pub mod queries;
+mod risk_rules;
 
 /// How exposed a processing location is under Chapter V, from no restricted transfer to no
 /// legal basis at all. Ordered: `Critical` is the greatest.
