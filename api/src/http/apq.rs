@@ -13,7 +13,7 @@ use async_graphql::{ErrorExtensions, Request, Response};
 use service::Tenant;
 use sha2::{Digest, Sha256};
 
-use super::graphql::Done;
+use super::execute::Done;
 use crate::error::code;
 
 /// Longest query text kept: larger documents are executed but not remembered.
@@ -97,7 +97,7 @@ pub(crate) fn resolve(
 }
 
 fn refuse(code: &str, message: &str) -> Persisted {
-    let error = super::graphql::request_error(
+    let error = super::execute::request_error(
         async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code)),
     );
     Persisted::Refused(Done {

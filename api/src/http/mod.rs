@@ -3,6 +3,7 @@
 
 mod apq;
 mod cors;
+mod execute;
 mod export;
 pub mod graphiql;
 mod graphql;
@@ -185,10 +186,10 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, json!({"status": "ok"}))
 }
 
-/// Whether `db` answers a ping within [`graphql::PING_TIMEOUT`]: a server that hangs must not
+/// Whether `db` answers a ping within [`execute::PING_TIMEOUT`]: a server that hangs must not
 /// hang the probe.
 async fn answers(db: &crate::db::Db) -> Result<(), String> {
-    match tokio::time::timeout(graphql::PING_TIMEOUT, db.pool().ping()).await {
+    match tokio::time::timeout(execute::PING_TIMEOUT, db.pool().ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer within the ping timeout".into()),
