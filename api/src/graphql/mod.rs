@@ -1,5 +1,6 @@
 //! The GraphQL schema of DESIGN §4.
 
+mod batched;
 pub mod guard;
 pub mod history;
 mod inputs;
