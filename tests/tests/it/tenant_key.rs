@@ -17,6 +17,42 @@ on_both_backends!(
     down_and_up_round_trip_on_a_populated_table,
 );
 
+/// The trigger that fills the key for writers of the previous version is part of the schema
+/// `verify` checks: dropped, or its function changed, it is reported.
+#[tokio::test]
+async fn verify_reports_a_missing_or_changed_key_filler() {
+    let Some(db) = TestDb::migrated(Backend::Postgres).await else {
+        return;
+    };
+    let conn = db.connect().await;
+    exec(
+        &conn,
+        "CREATE OR REPLACE FUNCTION dpa_digital_assets_fill_organization() RETURNS trigger
+         LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+    )
+    .await;
+    let run = migration(&db.url, &["verify"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout.contains("trg_dpa_digital_assets_organization"),
+        "{}",
+        run.stdout
+    );
+    exec(
+        &conn,
+        "DROP TRIGGER trg_dpa_digital_assets_organization ON data_processing_activity_digital_assets",
+    )
+    .await;
+    let run = migration(&db.url, &["verify"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("MISSING Trigger trg_dpa_digital_assets_organization"),
+        "{}",
+        run.stdout
+    );
+}
+
 /// A database migrated up to migration 8, holding two organizations, each with an activity and
 /// [`LINKS_PER_ORG`] linked assets.
 async fn before_the_key(backend: Backend) -> Option<(TestDb, DatabaseConnection)> {

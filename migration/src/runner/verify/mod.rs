@@ -29,7 +29,8 @@ pub enum Kind {
     Constraint,
     /// CHECK constraints (PostgreSQL; SQLite's are part of their table's definition).
     Check,
-    /// Triggers (SQLite, where they enforce the rules a CHECK cannot be added for).
+    /// Triggers: on SQLite those that enforce the rules a CHECK cannot be added for; on
+    /// PostgreSQL the links' key filler (migration 9), with its function's body.
     Trigger,
 }
 

@@ -48,7 +48,7 @@ pub(super) async fn catalogs(
 async fn catalog(db: &impl ConnectionTrait, schema: &str) -> Result<Catalog, DbErr> {
     let mut catalog = Catalog::new();
     let s = || vec![Value::from(schema.to_owned())];
-    let queries: [(Kind, &str); 7] = [
+    let queries: [(Kind, &str); 8] = [
         (
             Kind::Table,
             "SELECT c.relname::text, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -111,6 +111,18 @@ async fn catalog(db: &impl ConnectionTrait, schema: &str) -> Result<Catalog, DbE
              FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
              JOIN pg_namespace n ON n.oid = c.connamespace
              WHERE c.contype = 'c' AND n.nspname = $1 AND t.relname <> 'seaql_migrations'",
+        ),
+        (
+            // With its function's body: a trigger that stands in for a constraint (migration 9
+            // fills the links' key for writers of the previous version) must not go missing
+            // unseen. Names are printed qualified outside the search path: unqualified here.
+            Kind::Trigger,
+            "SELECT t.tgname::text,
+                    replace(pg_get_triggerdef(t.oid), quote_ident($1) || '.', '')
+                    || ' / ' || md5(p.prosrc)
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
+             WHERE n.nspname = $1 AND NOT t.tgisinternal",
         ),
     ];
     for (kind, sql) in queries {
