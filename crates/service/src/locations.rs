@@ -104,6 +104,14 @@ pub(crate) fn active_model(
     }
 }
 
+/// The change log's entry for `row`, a location of `asset_id` built by [`active_model`] and
+/// about to be inserted.
+pub(crate) fn creation(asset_id: &str, row: &locations::ActiveModel) -> Change {
+    // `active_model` always sets the id.
+    let id = row.id.try_as_ref().map_or("", String::as_str);
+    Change::created(EntityType::ProcessingLocation, id, asset_id, row)
+}
+
 /// Adds locations to one of the tenant's assets, all or none.
 #[tracing::instrument(skip(db, locations), fields(org = %tenant.organization_id, count = locations.len()))]
 pub async fn add<C: ConnectionTrait + TransactionTrait>(
@@ -125,19 +133,16 @@ pub async fn add<C: ConnectionTrait + TransactionTrait>(
     // The asset must outlive the insert (a concurrent delete waits for this transaction).
     scope::get_locked::<digital_assets::Entity>(&txn, tenant, asset_id, RowLock::Shared).await?;
     refs.check(&txn, tenant).await?;
-    let mut added = Vec::with_capacity(locations.len());
-    for location in locations {
-        added.push(
-            scope::insert(tenant, active_model(tenant, asset_id, location))
-                .exec_with_returning(&txn)
-                .await?,
-        );
-    }
-    let log = added
-        .iter()
-        .map(|l| Change::created(EntityType::ProcessingLocation, &l.id, asset_id, l))
+    let rows: Vec<_> = locations
+        .into_iter()
+        .map(|location| active_model(tenant, asset_id, location))
         .collect();
-    history::record(&txn, tenant, log).await?;
+    let log = rows.iter().map(|row| creation(asset_id, row)).collect();
+    let mut with = history::written_with(&txn, tenant, log).await?;
+    let mut added = Vec::with_capacity(rows.len());
+    for row in rows {
+        added.push(scope::insert_returning(&txn, tenant, row, with.take()).await?);
+    }
     txn.commit().await?;
     Ok(added)
 }
@@ -216,13 +221,11 @@ async fn save_logged(
 ) -> Result<Model, ServiceError> {
     let kind = EntityType::ProcessingLocation;
     let (id, asset) = (&current.id, &current.digital_asset_id);
-    if !history::changes_anything(current, &change) {
+    let Some(log) = Change::patched(kind, id, asset, current, &change) else {
         return Ok(current.clone());
-    }
-    let saved = scope::update_by_id::<Entity, _>(db, tenant, id, change).await?;
-    let log = Change::updated(kind, id, asset, current, &saved).map(|c| c.called(action));
-    history::record(db, tenant, log.into_iter().collect()).await?;
-    Ok(saved)
+    };
+    let with = history::written_with(db, tenant, vec![log.called(action)]).await?;
+    scope::update_by_id::<Entity, _>(db, tenant, id, change, with).await
 }
 
 /// Sets `field` when the patch gives a value (`None` keeps the stored one).

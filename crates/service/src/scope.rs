@@ -13,9 +13,11 @@ use entity::{
     asset_processing_locations, change_log, data_processing_activities,
     data_processing_activity_digital_assets, digital_assets, purposes, users,
 };
+use sea_orm::sea_query::{Query, ReturningClause, WithClause};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DeleteMany, EntityTrait, Insert, InsertMany,
-    QueryFilter, QuerySelect, Select, UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DeleteMany, EntityTrait,
+    FromQueryResult, Insert, InsertMany, Iterable, QueryFilter, QuerySelect, QueryTrait, Select,
+    StatementBuilder, UpdateMany,
 };
 
 use crate::ServiceError;
@@ -157,24 +159,66 @@ pub async fn get_locked<E: TenantOwned>(
     select.one(db).await?.ok_or(ServiceError::NotFound(E::NAME))
 }
 
-/// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND.
+/// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND; `with`,
+/// the change log's clause ([`crate::history::written_with`]), is written by the same statement.
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub async fn update_by_id<E, A>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     id: &str,
     change: A,
+    with: Option<WithClause>,
 ) -> Result<E::Model, ServiceError>
 where
     E: TenantOwned,
     A: ActiveModelTrait<Entity = E>,
 {
-    update::<E>(tenant)
+    let mut statement = update::<E>(tenant)
         .set(change)
         .filter(E::id().eq(id))
-        .exec_with_returning(db)
+        .into_query();
+    statement.returning(every_column::<E>(db.get_database_backend()));
+    if let Some(with) = with {
+        statement.with_cte(with);
+    }
+    returned::<E>(db, &statement)
         .await?
-        .into_iter()
-        .next()
         .ok_or(ServiceError::NotFound(E::NAME))
+}
+
+/// Inserts one row of the tenant, stamped as [`insert`] does, and returns it as stored; `with`
+/// as for [`update_by_id`].
+#[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
+pub async fn insert_returning<E, A>(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    row: A,
+    with: Option<WithClause>,
+) -> Result<E::Model, ServiceError>
+where
+    E: TenantOwned,
+    A: ActiveModelTrait<Entity = E>,
+{
+    let mut statement = insert(tenant, row).into_query();
+    statement.returning(every_column::<E>(db.get_database_backend()));
+    if let Some(with) = with {
+        statement.with_cte(with);
+    }
+    returned::<E>(db, &statement)
+        .await?
+        .ok_or_else(|| ServiceError::Internal(sea_orm::DbErr::RecordNotInserted))
+}
+
+/// `RETURNING` every column of `E`, read as sea-orm reads them (enums as text).
+fn every_column<E: EntityTrait>(backend: DbBackend) -> ReturningClause {
+    Query::returning().exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
+}
+
+/// The row a statement with `RETURNING` [`every_column`] wrote, if it wrote one.
+async fn returned<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    statement: &impl StatementBuilder,
+) -> Result<Option<E::Model>, ServiceError> {
+    let statement = statement.build(&db.get_database_backend());
+    Ok(E::Model::find_by_statement(statement).one(db).await?)
 }

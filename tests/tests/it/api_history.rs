@@ -782,3 +782,122 @@ on_both_backends!(
     time_filters_honour_offsets,
     a_deleted_asset_answers_with_its_metadata,
 );
+
+/// On PostgreSQL the log is written by the statement that makes the change (a data-modifying
+/// CTE): a mutation runs as many statements as it would without the log.
+#[tokio::test]
+async fn on_postgres_the_log_takes_no_statement_of_its_own() {
+    let Some(api) = Api::start(Backend::Postgres).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    // Loads the reference cache (countries, mechanisms), which would count below.
+    create_ok(&api, &org, json!({"name": "warm-up", "type": "API"})).await;
+    let statements = |query: &'static str, vars: Value| {
+        let (api, token) = (&api, org.token.clone());
+        async move {
+            let before = api.statements().await;
+            let answer = api.gql(&token, query, vars).await;
+            assert!(answer.body["errors"].is_null(), "{:#}", answer.body);
+            (api.statements().await - before, answer.data().clone())
+        }
+    };
+    let create = "mutation($input: CreateDigitalAssetInput!) { createDigitalAsset(input: $input) { id processingLocations { id } } }";
+    let (n, created) = statements(create, json!({"input": {"name": "CRM", "type": "CRM", "locations": [
+        {"service": "Frankfurt", "countryId": "DE", "locationRole": "HOSTING", "purposeText": "Hosting"},
+        {"service": "Support", "countryId": "PH", "locationRole": "PROCESSING", "purposeText": "Support", "transferMechanismId": "SCC"},
+    ]}}))
+    .await;
+    // The countries and the mechanism checked, the asset (with the three entries), its two
+    // locations, then the answer's locations.
+    assert_eq!(n, 6, "statements of a create with two locations");
+    let asset = created["createDigitalAsset"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let location = created["createDigitalAsset"]["processingLocations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The locked read, then the update.
+    let (n, _) = statements(UPDATE, json!({"id": asset, "i": {"description": "d"}})).await;
+    assert_eq!(n, 2, "statements of an asset's update");
+    let (n, _) = statements(
+        UPDATE_LOCATION,
+        json!({"id": location, "i": {"service": "s"}}),
+    )
+    .await;
+    assert_eq!(n, 2, "statements of a location's update");
+    let (n, _) = statements(ADD, json!({"id": asset, "l": [
+        {"service": "Paris", "countryId": "FR", "locationRole": "HOSTING", "purposeText": "Hosting"},
+    ]}))
+    .await;
+    // The asset locked FOR SHARE, the country checked, then the location.
+    assert_eq!(n, 3, "statements of adding a location");
+    let entries = log(&api, &org, json!({"digitalAssetId": asset})).await;
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "CREATED", "UPDATED", "UPDATED", "CREATED", "CREATED", "CREATED"
+        ]
+    );
+}
+
+/// A time is stored to the microsecond: the log records what was stored, so an entry's `new`
+/// is what a read answers and the next entry's `old`.
+async fn the_log_records_times_as_stored(backend: Backend) {
+    let Some(api) = Api::start(backend).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let asset = create_ok(&api, &org, json!({"name": "t", "type": "API"})).await;
+    for at in [
+        "2026-03-04T05:06:07.123456789+02:00",
+        "2026-03-04T05:06:07.1234564+02:00",
+    ] {
+        let answer = api
+            .gql(
+                &org.token,
+                UPDATE,
+                json!({"id": asset, "i": {"lastScannedAt": at}}),
+            )
+            .await;
+        assert!(answer.body["errors"].is_null(), "{:#}", answer.body);
+    }
+    let read = api
+        .gql(
+            &org.token,
+            "query($id: ID!) { digitalAsset(id: $id) { lastScannedAt } }",
+            json!({"id": asset}),
+        )
+        .await;
+    let stored = read.data()["digitalAsset"]["lastScannedAt"].clone();
+    let entries = log(&api, &org, json!({"action": "UPDATED"})).await;
+    // The second time differs from the first only below the microsecond: no change, no entry.
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    let change = &changes(&entries[0])["lastScannedAt"];
+    assert_eq!(change[0], Value::Null);
+    let (logged, stored) = (change[1].as_str().unwrap(), stored.as_str().unwrap());
+    assert_eq!(
+        utc_micros(logged),
+        utc_micros(stored),
+        "{logged} against {stored}"
+    );
+    assert_eq!(utc_micros(stored), "2026-03-04T03:06:07.123456");
+}
+
+/// An RFC 3339 time as `YYYY-MM-DDTHH:MM:SS.ffffff` in UTC, for comparing instants written
+/// with different offsets or digits.
+fn utc_micros(t: &str) -> String {
+    sea_orm::prelude::DateTimeWithTimeZone::parse_from_rfc3339(t)
+        .unwrap()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+on_both_backends!(the_log_records_times_as_stored);

@@ -117,43 +117,39 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     let id = new_id();
     let txn = begin_write(db).await?;
     refs.check(&txn, tenant).await?;
-    let asset = scope::insert(
-        tenant,
-        assets::ActiveModel {
-            id: Set(id.clone()),
-            organization_id: Set(tenant.organization_id.clone()),
-            name: Set(name),
-            r#type: Set(input.asset_type),
-            description: Set(input.description),
-            primary_hosting_country_id: Set(input.primary_hosting_country_id),
-            url: Set(input.url),
-            technical_owner_id: Set(input.technical_owner_id),
-            business_owner_id: Set(input.business_owner_id),
-            contains_personal_data: Set(input.contains_personal_data),
-            integration_status: Set(input.integration_status),
-            // In UTC, as every stored time (SQLite keeps the text it is given).
-            last_scanned_at: Set(input.last_scanned_at.map(time::utc)),
-            discovered_via: Set(input.discovered_via),
-            metadata: Set(input.metadata),
-            created_at: Set(now),
-            updated_at: Set(now),
-        },
-    )
-    .exec_with_returning(&txn)
-    .await?;
-    let mut log = vec![Change::created(EntityType::DigitalAsset, &id, &id, &asset)];
-    for location in input.locations {
-        let location = scope::insert(tenant, locations::active_model(tenant, &id, location))
-            .exec_with_returning(&txn)
+    let row = assets::ActiveModel {
+        id: Set(id.clone()),
+        organization_id: Set(tenant.organization_id.clone()),
+        name: Set(name),
+        r#type: Set(input.asset_type),
+        description: Set(input.description),
+        primary_hosting_country_id: Set(input.primary_hosting_country_id),
+        url: Set(input.url),
+        technical_owner_id: Set(input.technical_owner_id),
+        business_owner_id: Set(input.business_owner_id),
+        contains_personal_data: Set(input.contains_personal_data),
+        integration_status: Set(input.integration_status),
+        // In UTC, as every stored time (SQLite keeps the text it is given).
+        last_scanned_at: Set(input.last_scanned_at.map(time::utc)),
+        discovered_via: Set(input.discovered_via),
+        metadata: Set(input.metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let locations: Vec<_> = input
+        .locations
+        .into_iter()
+        .map(|location| locations::active_model(tenant, &id, location))
+        .collect();
+    let mut log = vec![Change::created(EntityType::DigitalAsset, &id, &id, &row)];
+    log.extend(locations.iter().map(|row| locations::creation(&id, row)));
+    let with = history::written_with(&txn, tenant, log).await?;
+    let asset = scope::insert_returning(&txn, tenant, row, with).await?;
+    for location in locations {
+        scope::insert(tenant, location)
+            .exec_without_returning(&txn)
             .await?;
-        log.push(Change::created(
-            EntityType::ProcessingLocation,
-            &location.id,
-            &id,
-            &location,
-        ));
     }
-    history::record(&txn, tenant, log).await?;
     txn.commit().await?;
     Ok(asset)
 }
@@ -267,14 +263,12 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     set_if(&mut change.discovered_via, patch.discovered_via);
     set_if(&mut change.metadata, patch.metadata);
     refs.check(&txn, tenant).await?;
-    if !history::changes_anything(&current, &change) {
+    let Some(log) = Change::patched(EntityType::DigitalAsset, id, id, &current, &change) else {
         // Nothing changes: nothing is written, not even `updatedAt`.
         return Ok(current);
-    }
-    let saved = scope::update_by_id::<Entity, _>(&txn, tenant, id, change).await?;
-    // What the database stored (it may normalize a value), against what it held.
-    let log = Change::updated(EntityType::DigitalAsset, id, id, &current, &saved);
-    history::record(&txn, tenant, log.into_iter().collect()).await?;
+    };
+    let with = history::written_with(&txn, tenant, vec![log]).await?;
+    let saved = scope::update_by_id::<Entity, _>(&txn, tenant, id, change, with).await?;
     txn.commit().await?;
     Ok(saved)
 }

@@ -11,10 +11,11 @@
 //! asset keeps its last state, with its locations, in `snapshot`.
 
 use entity::change_log;
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, Value, WithClause};
 use sea_orm::{
+    ActiveModelTrait, ActiveValue,
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, EntityTrait, IdenStatic, Iterable, ModelTrait,
+    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryTrait,
 };
 use serde_json::{Value as Json, json};
 
@@ -103,13 +104,6 @@ fn editable<E: EntityTrait>() -> impl Iterator<Item = E::Column> {
     E::Column::iter().filter(|c| !BOOKKEEPING.contains(&c.as_str()))
 }
 
-/// The fields of `model` a person edits, as (API name, JSON value).
-pub(crate) fn fields<M: ModelTrait>(model: &M) -> Vec<(String, Json)> {
-    editable::<M::Entity>()
-        .map(|c| (api_name(c.as_str()), to_json(&model.get(c))))
-        .collect()
-}
-
 /// `primary_hosting_country_id` → `primaryHostingCountryId`.
 fn api_name(column: &str) -> String {
     let mut out = String::with_capacity(column.len());
@@ -140,35 +134,48 @@ fn field_change(field: &str, old: &Json, new: &Json) -> Json {
 }
 
 impl Change {
-    /// A row created with the values of `model` (its non-null fields, `old` null).
-    pub(crate) fn created<M: ModelTrait>(
+    /// A row created as `row` says: its fields that are set and not null, `old` null. Built from
+    /// the row about to be inserted, so that the entry can be written by the same statement.
+    pub(crate) fn created<A: ActiveModelTrait>(
         entity_type: EntityType,
         entity_id: &str,
         digital_asset_id: &str,
-        model: &M,
+        row: &A,
     ) -> Self {
-        let changes = fields(model)
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(f, v)| field_change(&f, &Json::Null, &v))
+        let changes = editable::<A::Entity>()
+            .filter_map(|column| match row.get(column) {
+                ActiveValue::Set(value) | ActiveValue::Unchanged(value) => {
+                    let value = to_json(&value);
+                    (!value.is_null())
+                        .then(|| field_change(&api_name(column.as_str()), &Json::Null, &value))
+                }
+                ActiveValue::NotSet => None,
+            })
             .collect();
         Self::new(entity_type, entity_id, digital_asset_id, Action::Created)
             .with_changes(Json::Array(changes))
     }
 
-    /// A row changed from `before` to `after`: the fields that differ; `None` when none does.
-    pub(crate) fn updated<M: ModelTrait>(
+    /// A row about to be changed from `current` as `change` sets: the fields whose value it
+    /// changes; `None` when it changes none (the caller then writes nothing, not even
+    /// `updatedAt`). Only those fields are turned into JSON: no row is copied.
+    pub(crate) fn patched<A: ActiveModelTrait>(
         entity_type: EntityType,
         entity_id: &str,
         digital_asset_id: &str,
-        before: &M,
-        after: &M,
+        current: &<A::Entity as EntityTrait>::Model,
+        change: &A,
     ) -> Option<Self> {
-        let changes: Vec<Json> = fields(before)
-            .into_iter()
-            .zip(fields(after))
-            .filter(|((_, old), (_, new))| old != new)
-            .map(|((f, old), (_, new))| field_change(&f, &old, &new))
+        let changes: Vec<Json> = editable::<A::Entity>()
+            .filter_map(|column| match change.get(column) {
+                ActiveValue::Set(new) => {
+                    let old = current.get(column);
+                    (new != old).then(|| {
+                        field_change(&api_name(column.as_str()), &to_json(&old), &to_json(&new))
+                    })
+                }
+                _ => None,
+            })
             .collect();
         if changes.is_empty() {
             return None;
@@ -227,19 +234,6 @@ impl Change {
     }
 }
 
-/// Whether `change` sets a field a person edits to a value other than `current`'s: the check
-/// before an update writes anything (no row copied, no JSON built), so that a call that changes
-/// nothing writes nothing.
-pub(crate) fn changes_anything<A>(current: &<A::Entity as EntityTrait>::Model, change: &A) -> bool
-where
-    A: sea_orm::ActiveModelTrait,
-{
-    editable::<A::Entity>().any(|column| match change.get(column) {
-        sea_orm::ActiveValue::Set(value) => value != current.get(column),
-        _ => false,
-    })
-}
-
 /// A row's state as JSON, for a snapshot: every column but the organization, API names.
 pub(crate) fn snapshot<M: ModelTrait>(model: &M) -> serde_json::Map<String, Json> {
     <M::Entity as EntityTrait>::Column::iter()
@@ -260,29 +254,49 @@ pub(crate) async fn record(
     tenant: &Tenant,
     mut changes: Vec<Change>,
 ) -> Result<(), ServiceError> {
-    while changes.len() > ROWS_PER_STATEMENT {
-        let rest = changes.split_off(ROWS_PER_STATEMENT);
-        insert(db, tenant, changes).await?;
+    let backend = db.get_database_backend();
+    while !changes.is_empty() {
+        let rest = changes.split_off(changes.len().min(ROWS_PER_STATEMENT));
+        db.execute(&insert(backend, tenant, changes)).await?;
         changes = rest;
     }
-    if changes.is_empty() {
-        return Ok(());
-    }
-    insert(db, tenant, changes).await
+    Ok(())
 }
 
+/// Writes `changes` with the statement that makes them. On PostgreSQL it returns the `WITH`
+/// clause that inserts them, for that statement to carry (a data-modifying CTE, run once and in
+/// full whatever the statement does with it): the log costs the mutation no statement and no
+/// round trip of its own. Elsewhere (SQLite has no data-modifying CTEs), or when they are more
+/// than one statement writes, it writes them here, and the caller runs its statement as it is.
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
-async fn insert(
+pub(crate) async fn written_with(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     changes: Vec<Change>,
-) -> Result<(), ServiceError> {
+) -> Result<Option<WithClause>, ServiceError> {
+    let backend = db.get_database_backend();
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    if backend != DbBackend::Postgres || changes.len() > ROWS_PER_STATEMENT {
+        record(db, tenant, changes).await?;
+        return Ok(None);
+    }
+    let logged = CommonTableExpression::new()
+        .query(insert(backend, tenant, changes))
+        .table_name(Alias::new("logged"))
+        .to_owned();
+    Ok(Some(WithClause::new().cte(logged).to_owned()))
+}
+
+/// The `INSERT` of `changes` (at most [`ROWS_PER_STATEMENT`]).
+fn insert(backend: DbBackend, tenant: &Tenant, changes: Vec<Change>) -> InsertStatement {
     // PostgreSQL: the database's clock (migration 7). SQLite (one process, writers serialized):
     // the service's, written as the driver writes every time it binds, so that a cursor's time
     // compares with the stored text as the instant it is (the column default's millisecond text
     // does not: `…:57.000` against a bound `…:57`).
-    let changed_at = match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => Set(crate::time::now()),
+    let changed_at = match backend {
+        DbBackend::Sqlite => Set(crate::time::now()),
         _ => NotSet,
     };
     let rows = changes.into_iter().map(|c| change_log::ActiveModel {
@@ -299,10 +313,7 @@ async fn insert(
         changes: Set(c.changes),
         snapshot: Set(c.snapshot),
     });
-    scope::insert_many(tenant, rows)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    scope::insert_many(tenant, rows).into_query()
 }
 
 #[cfg(test)]
@@ -339,7 +350,8 @@ mod tests {
 
     #[test]
     fn a_creation_lists_the_set_fields_in_api_form() {
-        let change = Change::created(EntityType::ProcessingLocation, "l", "a", &location());
+        let row = sea_orm::IntoActiveModel::into_active_model(location());
+        let change = Change::created(EntityType::ProcessingLocation, "l", "a", &row);
         let fields: Vec<&str> = change
             .changes
             .as_ref()
@@ -371,29 +383,22 @@ mod tests {
 
     #[test]
     fn an_update_lists_only_what_changed_and_none_when_nothing_did() {
-        let before = location();
-        let mut after = before.clone();
-        after.updated_at = chrono::Utc::now().fixed_offset();
+        let current = location();
+        let patched = |change: &entity::asset_processing_locations::ActiveModel| {
+            Change::patched(EntityType::ProcessingLocation, "l", "a", &current, change)
+        };
         let mut change = entity::asset_processing_locations::ActiveModel {
-            updated_at: sea_orm::ActiveValue::Set(after.updated_at),
-            country_id: sea_orm::ActiveValue::Set("US".into()),
+            updated_at: Set(crate::time::now()),
+            country_id: Set("US".into()),
             ..Default::default()
         };
-        assert!(
-            !changes_anything(&before, &change),
-            "bookkeeping and equal values"
-        );
-        change.country_id = sea_orm::ActiveValue::Set("IN".into());
-        assert!(changes_anything(&before, &change));
-        assert!(
-            Change::updated(EntityType::ProcessingLocation, "l", "a", &before, &after).is_none()
-        );
-        after.transfer_mechanism_id = None;
-        after.metadata = Some(json!({"a": [1, 3]}));
-        let change =
-            Change::updated(EntityType::ProcessingLocation, "l", "a", &before, &after).unwrap();
+        assert!(patched(&change).is_none(), "bookkeeping and equal values");
+        change.transfer_mechanism_id = Set(None);
+        change.metadata = Set(Some(json!({"a": [1, 3]})));
+        let entry = patched(&change).unwrap();
+        assert_eq!(entry.action, Action::Updated);
         assert_eq!(
-            change.changes.unwrap(),
+            entry.changes.unwrap(),
             json!([
                 {"field": "transferMechanismId", "old": "SCC", "new": null},
                 {"field": "metadata", "old": {"a": [1, 2]}, "new": {"a": [1, 3]}}
