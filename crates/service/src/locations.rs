@@ -81,14 +81,16 @@ fn require_purpose(prefix: &str, id: Option<&str>, text: Option<&str>) -> Result
     Ok(())
 }
 
-pub(crate) fn active_model(
+/// A new location of `asset_id` as the row to insert, with its change log entry.
+pub(crate) fn new_row(
     tenant: &Tenant,
     asset_id: &str,
     location: NewLocation,
-) -> locations::ActiveModel {
+) -> (locations::ActiveModel, Change) {
     let now = time::now();
-    locations::ActiveModel {
-        id: Set(new_id()),
+    let id = new_id();
+    let row = locations::ActiveModel {
+        id: Set(id.clone()),
         organization_id: Set(tenant.organization_id.clone()),
         digital_asset_id: Set(asset_id.to_owned()),
         service: Set(location.service),
@@ -101,15 +103,9 @@ pub(crate) fn active_model(
         metadata: Set(location.metadata),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-}
-
-/// The change log's entry for `row`, a location of `asset_id` built by [`active_model`] and
-/// about to be inserted.
-pub(crate) fn creation(asset_id: &str, row: &locations::ActiveModel) -> Change {
-    // `active_model` always sets the id.
-    let id = row.id.try_as_ref().map_or("", String::as_str);
-    Change::created(EntityType::ProcessingLocation, id, asset_id, row)
+    };
+    let log = Change::created(EntityType::ProcessingLocation, &id, asset_id, &row);
+    (row, log)
 }
 
 /// Adds locations to one of the tenant's assets, all or none.
@@ -133,15 +129,15 @@ pub async fn add<C: ConnectionTrait + TransactionTrait>(
     // The asset must outlive the insert (a concurrent delete waits for this transaction).
     scope::get_locked::<digital_assets::Entity>(&txn, tenant, asset_id, RowLock::Shared).await?;
     refs.check(&txn, tenant).await?;
-    let rows: Vec<_> = locations
+    let (rows, log): (Vec<_>, Vec<_>) = locations
         .into_iter()
-        .map(|location| active_model(tenant, asset_id, location))
-        .collect();
-    let log = rows.iter().map(|row| creation(asset_id, row)).collect();
-    let mut with = history::written_with(&txn, tenant, log).await?;
+        .map(|location| new_row(tenant, asset_id, location))
+        .unzip();
+    // The first insert writes every entry.
+    let mut logged = history::written_with(&txn, tenant, log).await?;
     let mut added = Vec::with_capacity(rows.len());
     for row in rows {
-        added.push(scope::insert_returning(&txn, tenant, row, with.take()).await?);
+        added.push(scope::insert_returning(&txn, tenant, row, logged.take()).await?);
     }
     txn.commit().await?;
     Ok(added)
@@ -224,8 +220,8 @@ async fn save_logged(
     let Some(log) = Change::patched(kind, id, asset, current, &change) else {
         return Ok(current.clone());
     };
-    let with = history::written_with(db, tenant, vec![log.called(action)]).await?;
-    scope::update_by_id::<Entity, _>(db, tenant, id, change, with).await
+    let logged = history::written_with(db, tenant, vec![log.called(action)]).await?;
+    scope::update_by_id::<Entity, _>(db, tenant, id, change, logged).await
 }
 
 /// Sets `field` when the patch gives a value (`None` keeps the stored one).

@@ -13,7 +13,7 @@ use entity::{
     asset_processing_locations, change_log, data_processing_activities,
     data_processing_activity_digital_assets, digital_assets, purposes, users,
 };
-use sea_orm::sea_query::{Query, ReturningClause, WithClause};
+use sea_orm::sea_query::{Query, ReturningClause};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DeleteMany, EntityTrait,
     FromQueryResult, Insert, InsertMany, Iterable, QueryFilter, QuerySelect, QueryTrait, Select,
@@ -21,6 +21,7 @@ use sea_orm::{
 };
 
 use crate::ServiceError;
+use crate::history::Logged;
 
 /// Who is calling: the token's organization and user (the token's `sub`, recorded as the actor
 /// of every change), and the request being served, when there is one.
@@ -159,15 +160,16 @@ pub async fn get_locked<E: TenantOwned>(
     select.one(db).await?.ok_or(ServiceError::NotFound(E::NAME))
 }
 
-/// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND; `with`,
-/// the change log's clause ([`crate::history::written_with`]), is written by the same statement.
+/// Applies `change` to one of the tenant's rows and returns it as stored, or NOT_FOUND; `log`,
+/// the change's entries in the change log ([`crate::history::written_with`]), are written by
+/// the same statement.
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
-pub async fn update_by_id<E, A>(
+pub(crate) async fn update_by_id<E, A>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     id: &str,
     change: A,
-    with: Option<WithClause>,
+    log: Option<Logged>,
 ) -> Result<E::Model, ServiceError>
 where
     E: TenantOwned,
@@ -178,22 +180,22 @@ where
         .filter(E::id().eq(id))
         .into_query();
     statement.returning(every_column::<E>(db.get_database_backend()));
-    if let Some(with) = with {
-        statement.with_cte(with);
+    if let Some(log) = log {
+        statement.with_cte(log.into_clause());
     }
     returned::<E>(db, &statement)
         .await?
         .ok_or(ServiceError::NotFound(E::NAME))
 }
 
-/// Inserts one row of the tenant, stamped as [`insert`] does, and returns it as stored; `with`
+/// Inserts one row of the tenant, stamped as [`insert`] does, and returns it as stored; `log`
 /// as for [`update_by_id`].
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
-pub async fn insert_returning<E, A>(
+pub(crate) async fn insert_returning<E, A>(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     row: A,
-    with: Option<WithClause>,
+    log: Option<Logged>,
 ) -> Result<E::Model, ServiceError>
 where
     E: TenantOwned,
@@ -201,8 +203,8 @@ where
 {
     let mut statement = insert(tenant, row).into_query();
     statement.returning(every_column::<E>(db.get_database_backend()));
-    if let Some(with) = with {
-        statement.with_cte(with);
+    if let Some(log) = log {
+        statement.with_cte(log.into_clause());
     }
     returned::<E>(db, &statement)
         .await?

@@ -130,21 +130,21 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
         contains_personal_data: Set(input.contains_personal_data),
         integration_status: Set(input.integration_status),
         // In UTC, as every stored time (SQLite keeps the text it is given).
-        last_scanned_at: Set(input.last_scanned_at.map(time::utc)),
+        last_scanned_at: Set(input.last_scanned_at.map(time::stored)),
         discovered_via: Set(input.discovered_via),
         metadata: Set(input.metadata),
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let locations: Vec<_> = input
+    let (locations, location_log): (Vec<_>, Vec<_>) = input
         .locations
         .into_iter()
-        .map(|location| locations::active_model(tenant, &id, location))
-        .collect();
+        .map(|location| locations::new_row(tenant, &id, location))
+        .unzip();
     let mut log = vec![Change::created(EntityType::DigitalAsset, &id, &id, &row)];
-    log.extend(locations.iter().map(|row| locations::creation(&id, row)));
-    let with = history::written_with(&txn, tenant, log).await?;
-    let asset = scope::insert_returning(&txn, tenant, row, with).await?;
+    log.extend(location_log);
+    let logged = history::written_with(&txn, tenant, log).await?;
+    let asset = scope::insert_returning(&txn, tenant, row, logged).await?;
     for location in locations {
         scope::insert(tenant, location)
             .exec_without_returning(&txn)
@@ -258,7 +258,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     set_if(&mut change.integration_status, patch.integration_status);
     set_if(
         &mut change.last_scanned_at,
-        patch.last_scanned_at.map(|t| t.map(time::utc)),
+        patch.last_scanned_at.map(|t| t.map(time::stored)),
     );
     set_if(&mut change.discovered_via, patch.discovered_via);
     set_if(&mut change.metadata, patch.metadata);
@@ -267,8 +267,8 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         // Nothing changes: nothing is written, not even `updatedAt`.
         return Ok(current);
     };
-    let with = history::written_with(&txn, tenant, vec![log]).await?;
-    let saved = scope::update_by_id::<Entity, _>(&txn, tenant, id, change, with).await?;
+    let logged = history::written_with(&txn, tenant, vec![log]).await?;
+    let saved = scope::update_by_id::<Entity, _>(&txn, tenant, id, change, logged).await?;
     txn.commit().await?;
     Ok(saved)
 }

@@ -1,10 +1,12 @@
 //! The change log: what changed in the inventory, who changed it, when, and what it was before.
 //!
-//! Every mutation of an asset, a location or a link records its changes here through [`record`],
-//! inside the transaction that makes the change, after the locks the change takes: a refused or
-//! failed change leaves no row, and two changes of one row are logged in the order they commit
-//! (the database stamps `changed_at` when the row is written, see migration 7). A call that
-//! changes nothing records nothing.
+//! Every mutation of an asset, a location or a link records its changes here, inside the
+//! transaction that makes the change, after the locks the change takes: a refused or failed
+//! change leaves no row, and two changes of one row are logged in the order they commit (the
+//! database stamps `changed_at` when the row is written, see migration 7). A call that changes
+//! nothing records nothing. Creates and updates hand their entries to the statement that makes
+//! the change ([`written_with`]: on PostgreSQL that statement writes them too); the rest, and
+//! SQLite, write them with [`record`].
 //!
 //! An entry's `changes` lists the fields that changed, `{field, old, new}`, field names as the
 //! API spells them; a created row lists the values it was created with (`old` null). A deleted
@@ -135,7 +137,8 @@ fn field_change(field: &str, old: &Json, new: &Json) -> Json {
 
 impl Change {
     /// A row created as `row` says: its fields that are set and not null, `old` null. Built from
-    /// the row about to be inserted, so that the entry can be written by the same statement.
+    /// the row about to be inserted, so that the entry can be written by the same statement: a
+    /// column left to its database default is not listed, so callers set every column.
     pub(crate) fn created<A: ActiveModelTrait>(
         entity_type: EntityType,
         entity_id: &str,
@@ -263,17 +266,30 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// Writes `changes` with the statement that makes them. On PostgreSQL it returns the `WITH`
-/// clause that inserts them, for that statement to carry (a data-modifying CTE, run once and in
-/// full whatever the statement does with it): the log costs the mutation no statement and no
-/// round trip of its own. Elsewhere (SQLite has no data-modifying CTEs), or when they are more
-/// than one statement writes, it writes them here, and the caller runs its statement as it is.
+/// The change log's entries of one mutation, for the statement that makes the change to write
+/// (see [`written_with`]); only this module builds one, so a statement of `scope` carries no
+/// other SQL.
+#[derive(Debug)]
+pub(crate) struct Logged(WithClause);
+
+impl Logged {
+    /// The `WITH` clause that inserts the entries.
+    pub(crate) fn into_clause(self) -> WithClause {
+        self.0
+    }
+}
+
+/// Writes `changes` with the statement that makes them. On PostgreSQL it returns them for that
+/// statement to carry as a `WITH` clause (a data-modifying CTE, run once and in full whatever
+/// the statement does with it): the log costs the mutation no statement and no round trip of
+/// its own. Elsewhere (SQLite has no data-modifying CTEs), or when they are more than one
+/// statement writes, it writes them here, and the caller runs its statement as it is.
 #[tracing::instrument(level = "debug", skip_all, fields(org = %tenant.organization_id))]
 pub(crate) async fn written_with(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     changes: Vec<Change>,
-) -> Result<Option<WithClause>, ServiceError> {
+) -> Result<Option<Logged>, ServiceError> {
     let backend = db.get_database_backend();
     if changes.is_empty() {
         return Ok(None);
@@ -286,7 +302,7 @@ pub(crate) async fn written_with(
         .query(insert(backend, tenant, changes))
         .table_name(Alias::new("logged"))
         .to_owned();
-    Ok(Some(WithClause::new().cte(logged).to_owned()))
+    Ok(Some(Logged(WithClause::new().cte(logged).to_owned())))
 }
 
 /// The `INSERT` of `changes` (at most [`ROWS_PER_STATEMENT`]).
