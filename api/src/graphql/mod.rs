@@ -37,7 +37,6 @@ pub fn builder(max_cost: usize) -> SchemaBuilder<Query, Mutation, EmptySubscript
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(max_cost)
-        .extension(guard::Guard)
 }
 
 /// The SDL, as `api schema` prints it.

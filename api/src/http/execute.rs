@@ -13,7 +13,7 @@ use service::Tenant;
 use super::graphql::MediaType;
 use super::{AppState, unavailable};
 use crate::error::code;
-use crate::graphql::guard::{RequestGuard, too_large};
+use crate::graphql::guard::{self, RequestGuard, too_large};
 use crate::graphql::{Batched, Loaders};
 
 /// An executed operation and what its answer needs.
@@ -75,6 +75,24 @@ pub(super) async fn run(
         let guard = Arc::new(RequestGuard::new(budget));
         if on_primary {
             guard.pin_to_primary();
+        }
+        let mut this = this;
+        // Parsed and checked here, before the schema validates and runs it (see
+        // `RequestGuard::inspect`); the schema uses the parsed document as it is.
+        let checked = guard::parse(&this.query).and_then(|document| {
+            guard.inspect(&document, &this.variables)?;
+            Ok(document)
+        });
+        match checked {
+            Ok(document) => this.set_parsed_query(document),
+            Err(error) => {
+                let response = async_graphql::Response::from_errors(vec![error]);
+                return Ok(Done {
+                    wrote: guard.may_write(),
+                    spent: 0,
+                    response: finish(response, &guard, operation_name.as_deref()),
+                });
+            }
         }
         let (loaders, dispatcher) = Loaders::new(&state.dbs, &state.reference, tenant, &guard);
         let execution = state
@@ -165,8 +183,9 @@ fn finish(
     if guard.exceeded() {
         response = async_graphql::Response::from_errors(vec![request_error(too_large())]);
     }
+    let before_execution = not_run(&response);
     for error in &mut response.errors {
-        classify(error);
+        classify(error, before_execution);
     }
     if let Some(plan) = guard.plans().and_then(|p| p.get(operation_name)) {
         plan.apply(&mut response.data);
@@ -174,12 +193,18 @@ fn finish(
     response
 }
 
-/// Gives a code to an error that has none. Parse, validation and limit errors got theirs
-/// (BAD_USER_INPUT) from the guard, and resolvers' errors from the service; what is left is
-/// async-graphql's input coercion (the client's) or a fault of ours, logged and not described.
-fn classify(error: &mut async_graphql::ServerError) {
+/// Gives a code to an error that has none. Parse errors and the guard's limits got theirs
+/// (BAD_USER_INPUT) before execution, and resolvers' errors from the service; an error of a
+/// request that did not run (`before_execution`: validation, depth and cost limits, an unknown
+/// operation) is the client's, and so is async-graphql's input coercion; what is left is a fault
+/// of ours, logged and not described.
+fn classify(error: &mut async_graphql::ServerError, before_execution: bool) {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_some() {
+        return;
+    }
+    if before_execution {
+        extensions.set("code", code::BAD_USER_INPUT);
         return;
     }
     let clients = [
@@ -232,10 +257,14 @@ mod tests {
             "Failed to parse \"DateTime\": input contains invalid characters",
             None,
         );
-        classify(&mut coercion);
+        classify(&mut coercion, false);
         assert_eq!(code_of(&coercion), "\"BAD_USER_INPUT\"");
+        let mut validation =
+            async_graphql::ServerError::new("Unknown field \"x\" on type \"Query\".", None);
+        classify(&mut validation, true);
+        assert_eq!(code_of(&validation), "\"BAD_USER_INPUT\"");
         let mut fault = async_graphql::ServerError::new("Data `Tenant` does not exist.", None);
-        classify(&mut fault);
+        classify(&mut fault, false);
         assert_eq!(code_of(&fault), "\"INTERNAL_SERVER_ERROR\"");
         assert_eq!(
             fault.message, "internal server error",
@@ -246,7 +275,7 @@ mod tests {
             .extensions
             .get_or_insert_with(Default::default)
             .set("code", code::NOT_FOUND);
-        classify(&mut coded);
+        classify(&mut coded, true);
         assert_eq!(code_of(&coded), "\"NOT_FOUND\"");
     }
 
