@@ -112,14 +112,18 @@ impl RequestGuard {
             .iter()
             .any(|(_, op)| op.node.ty != OperationType::Query);
         self.writes.store(writes, Ordering::Relaxed);
-        let _ = self.plans.set(Plans::of(document));
         refuse_oversized(document)?;
+        // Bounds the recursion of what follows (the plans, validation, execution).
+        super::shape::refuse_fan_out(document)?;
+        let _ = self.plans.set(Plans::of(document));
         refuse_nul(document, variables)
     }
 }
 
 /// Parses a request's document; a syntax error is the client's.
 pub fn parse(query: &str) -> ServerResult<ExecutableDocument> {
+    // The parser recurses into nested values without a bound of its own.
+    super::shape::refuse_deep_nesting(query)?;
     async_graphql::parser::parse_query(query).map_err(|e| client_error(e.into()))
 }
 
@@ -226,7 +230,7 @@ fn refuse_oversized(document: &ExecutableDocument) -> ServerResult<()> {
     Ok(())
 }
 
-fn limit_error(message: String) -> ServerError {
+pub(super) fn limit_error(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     error
         .extensions

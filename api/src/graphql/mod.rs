@@ -8,6 +8,7 @@ pub mod loaders;
 mod mutation;
 pub mod order;
 mod query;
+mod shape;
 pub mod transfers;
 pub mod types;
 
