@@ -104,5 +104,6 @@ fn refuse(code: &str, message: &str) -> Persisted {
         response: Response::from_errors(vec![error]),
         spent: 0,
         wrote: false,
+        ran: false,
     })
 }

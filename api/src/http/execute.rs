@@ -23,13 +23,15 @@ pub(crate) struct Done {
     pub spent: usize,
     /// Whether it may have written (a mutation).
     pub wrote: bool,
+    /// Whether it was executed (not refused by parsing, validation or a limit first).
+    pub ran: bool,
 }
 
 impl Done {
     /// The HTTP answer: with `application/graphql-response+json`, a request that could not run
     /// (syntax, validation, limits: no data) is a 400, as the draft asks.
     pub(crate) fn write(self, media: MediaType) -> Response {
-        let status = if media == MediaType::GraphqlResponse && not_run(&self.response) {
+        let status = if media == MediaType::GraphqlResponse && !self.ran {
             StatusCode::BAD_REQUEST
         } else {
             StatusCode::OK
@@ -89,6 +91,7 @@ pub(super) async fn run(
                 let response = async_graphql::Response::from_errors(vec![error]);
                 return Ok(Done {
                     wrote: guard.may_write(),
+                    ran: false,
                     spent: 0,
                     response: finish(response, &guard, operation_name.as_deref()),
                 });
@@ -127,6 +130,8 @@ pub(super) async fn run(
         }
         return Ok(Done {
             wrote: guard.may_write(),
+            // A request stopped by the response budget ran (a mutation's change stays).
+            ran: guard.exceeded() || !not_run(&response),
             spent: budget.saturating_sub(guard.remaining()),
             response: finish(response, &guard, operation_name.as_deref()),
         });
@@ -180,10 +185,10 @@ fn finish(
     guard: &RequestGuard,
     operation_name: Option<&str>,
 ) -> async_graphql::Response {
+    let before_execution = !guard.exceeded() && not_run(&response);
     if guard.exceeded() {
         response = async_graphql::Response::from_errors(vec![request_error(too_large())]);
     }
-    let before_execution = not_run(&response);
     for error in &mut response.errors {
         classify(error, before_execution);
     }
@@ -210,6 +215,10 @@ fn classify(error: &mut async_graphql::ServerError, before_execution: bool) {
     let clients = [
         "Failed to parse",
         "Invalid value for argument",
+        // A variable the operation declares but the request leaves out, or of the wrong shape
+        // for an input object or a custom scalar: found by async-graphql as the field runs.
+        "Variable ",
+        "Expected input type",
         "Internal: Invalid",
         "Unknown operation named",
         "Operation name required",

@@ -184,11 +184,12 @@ pub fn timestamp(
 ) -> Result<(), ServiceError> {
     use chrono::Datelike;
     match value {
-        // Both the year as written and in UTC: `9999-12-31T23:59-23:59` is year 10000 in UTC,
+        // The year as written and as stored: `9999-12-31T23:59-23:59` is year 10000 in UTC,
+        // and so is the leap second `9999-12-31T23:59:60Z` once carried into the next second,
         // which PostgreSQL stores and RFC 3339 cannot write.
         Some(t)
             if !(1..=9999).contains(&t.year())
-                || !(1..=9999).contains(&t.with_timezone(&chrono::Utc).year()) =>
+                || !(1..=9999).contains(&crate::time::stored(*t).year()) =>
         {
             Err(ServiceError::bad_input(
                 field,

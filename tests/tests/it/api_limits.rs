@@ -644,3 +644,127 @@ async fn large_metadata_documents_are_charged_before_they_are_read(backend: Back
 }
 
 on_both_backends!(large_metadata_documents_are_charged_before_they_are_read);
+
+/// Documents whose shape made the parser, the answer's field order or the executor recurse or
+/// expand without bound: each ended the whole process (a stack overflow, or memory past any
+/// cap) for every tenant. Each is now the client's error, and the server goes on answering.
+#[tokio::test]
+async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_server_lives() {
+    let Some(api) = Api::start(Backend::Sqlite).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let chain = {
+        let mut q = String::from("{ ...F0 } ");
+        for i in 0..30_000 {
+            q += &format!("fragment F{i} on Query {{ ...F{} }} ", i + 1);
+        }
+        q + "fragment F30000 on Query { __typename }"
+    };
+    let fan_out = {
+        let mut q = String::from("{ ...F7 } fragment F0 on Query { __typename } ");
+        for l in 1..=7 {
+            let spreads = format!("...F{} ", l - 1).repeat(10);
+            q += &format!("fragment F{l} on Query {{ {spreads}}} ");
+        }
+        q
+    };
+    let documents = [
+        (
+            "a fragment spreading itself",
+            "{ ...F } fragment F on Query { ...F }".to_owned(),
+            "spreads itself",
+        ),
+        ("a chain of 30,000 fragments", chain, "levels deep"),
+        (
+            "a list nested 2,000 levels",
+            format!(
+                "{{ digitalAssets(filter: {{types: {}CRM{}}}) {{ totalCount }} }}",
+                "[".repeat(2000),
+                "]".repeat(2000)
+            ),
+            "levels deep",
+        ),
+        (
+            "an input object nested 2,000 levels",
+            format!(
+                "{{ digitalAssets(filter: {}{}) {{ totalCount }} }}",
+                "{search: ".repeat(2000),
+                "}".repeat(2000)
+            ),
+            "levels deep",
+        ),
+        (
+            "ten million __typename through fragments",
+            fan_out,
+            "expanded",
+        ),
+    ];
+    for (what, query, says) in documents {
+        let answer = api.gql(&org.token, &query, Value::Null).await;
+        assert_eq!(answer.code(), "BAD_USER_INPUT", "{what}: {:#}", answer.body);
+        assert!(
+            answer.message().contains(says),
+            "{what}: {}",
+            answer.message()
+        );
+        let (status, _) = api.get("/healthz").await;
+        assert_eq!(status, 200, "{what}: the server must still be up");
+    }
+    let answer = api
+        .gql(&org.token, "{ digitalAssets { totalCount } }", Value::Null)
+        .await;
+    assert_eq!(answer.data()["digitalAssets"]["totalCount"], 0);
+}
+
+/// Variables left out or of the wrong shape are found by async-graphql as the field runs; they
+/// are the client's mistakes, not server faults.
+#[tokio::test]
+async fn missing_and_misshapen_variables_are_bad_user_input() {
+    let Some(api) = Api::start(Backend::Sqlite).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let cases = [
+        (
+            "query($id: ID!) { digitalAsset(id: $id) { id } }",
+            json!({}),
+        ),
+        (
+            "mutation($i: CreateDigitalAssetInput!) { createDigitalAsset(input: $i) { id } }",
+            json!({"i": "abc"}),
+        ),
+        (
+            "mutation($id: ID!, $d: DateTime) { updateDigitalAsset(id: $id, input: {lastScannedAt: $d}) { id } }",
+            json!({"id": "x", "d": 12345}),
+        ),
+    ];
+    for (query, variables) in cases {
+        let answer = api.gql(&org.token, query, variables).await;
+        assert_eq!(
+            answer.code(),
+            "BAD_USER_INPUT",
+            "{query}: {:#}",
+            answer.body
+        );
+    }
+}
+
+/// The last second of year 9999, a leap second, is carried into year 10000 when stored: refused
+/// like any date past 9999.
+#[tokio::test]
+async fn a_leap_second_into_year_10000_is_refused() {
+    let Some(api) = Api::start(Backend::Postgres).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let answer = api
+        .gql(
+            &org.token,
+            "mutation { createDigitalAsset(input: {name: \"n\", type: OTHER, lastScannedAt: \"9999-12-31T23:59:60Z\"}) { id } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+    assert_eq!(count(&api, "digital_assets").await, 0);
+}
