@@ -40,25 +40,27 @@ pub fn refuse_deep_nesting(query: &str) -> ServerResult<()> {
     while i < bytes.len() {
         match bytes[i] {
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') {
                     i += 1;
                 }
             }
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                let mut end = i + 3;
+                while end < bytes.len() && !bytes[end..].starts_with(b"\"\"\"") {
                     // `\"""` is an escaped triple quote inside a block string.
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                    end += if bytes[end..].starts_with(b"\\\"\"\"") {
                         4
                     } else {
                         1
                     };
                 }
-                i += 2;
+                // Never closed, the grammar reads `""` (an empty string), then a string from
+                // the third quote: the text after it is scanned as such.
+                i = if end < bytes.len() { end + 2 } else { i + 1 };
             }
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n' | b'\r') {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
@@ -78,18 +80,26 @@ pub fn refuse_deep_nesting(query: &str) -> ServerResult<()> {
     Ok(())
 }
 
-/// Refuses a document with a fragment cycle, fragments spread deeper than
-/// [`MAX_SPREAD_DEPTH`], or an operation of more than [`MAX_EXPANDED_FIELDS`] fields once its
-/// fragments are expanded. Each fragment is sized once.
+/// Refuses a document with a fragment cycle, selections and fragments nested deeper than
+/// [`MAX_SPREAD_DEPTH`] (fragments no operation uses included: validation walks them too), or
+/// more than [`MAX_EXPANDED_FIELDS`] selections in all its operations once their fragments are
+/// expanded (every operation, not only the one that runs: validation expands them all). Each
+/// fragment is sized once; a spread and an inline fragment count as selections themselves, so
+/// that fragments expanding to nothing cannot multiply unseen.
 pub fn refuse_fan_out(document: &ExecutableDocument) -> ServerResult<()> {
     let mut sizes = Sizes {
         fragments: &document.fragments,
         known: HashMap::new(),
         open: Vec::new(),
     };
+    for name in document.fragments.keys() {
+        sizes.fragment(name, 0)?;
+    }
+    let mut total = 0usize;
     for (_, operation) in document.operations.iter() {
-        let fields = sizes.of(&operation.node.selection_set.node, 0)?;
-        if fields > MAX_EXPANDED_FIELDS {
+        let size = sizes.of(&operation.node.selection_set.node, 0)?;
+        total = total.saturating_add(size.selections);
+        if total > MAX_EXPANDED_FIELDS {
             return Err(too_many());
         }
     }
@@ -102,60 +112,89 @@ fn too_many() -> async_graphql::ServerError {
     ))
 }
 
+/// A selection set's expanded size.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    /// Selections once fragments are expanded.
+    selections: usize,
+    /// Levels of selections and fragments below it.
+    height: usize,
+}
+
 /// The expanded size of selection sets, fragment by fragment.
 struct Sizes<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
-    known: HashMap<&'a Name, usize>,
+    known: HashMap<&'a Name, Size>,
     /// The fragments being sized, outermost first: one spread again is a cycle.
     open: Vec<&'a Name>,
 }
 
 impl<'a> Sizes<'a> {
-    fn of(&mut self, set: &'a SelectionSet, depth: usize) -> ServerResult<usize> {
-        if depth > MAX_SPREAD_DEPTH {
-            return Err(limit_error(format!(
-                "the query nests selections and fragments more than {MAX_SPREAD_DEPTH} levels deep"
-            )));
-        }
-        let mut total = 0usize;
+    /// The size of `set`, found `depth` levels down.
+    fn of(&mut self, set: &'a SelectionSet, depth: usize) -> ServerResult<Size> {
+        let mut size = Size::default();
         for item in &set.items {
-            let size = match &item.node {
-                Selection::Field(field) => {
-                    1 + self.of(&field.node.selection_set.node, depth + 1)?
-                }
+            let below = match &item.node {
+                Selection::Field(field) => self.nested(&field.node.selection_set.node, depth)?,
                 Selection::InlineFragment(fragment) => {
-                    self.of(&fragment.node.selection_set.node, depth + 1)?
+                    self.nested(&fragment.node.selection_set.node, depth)?
                 }
                 Selection::FragmentSpread(spread) => {
-                    self.fragment(&spread.node.fragment_name.node, depth)?
+                    self.fragment(&spread.node.fragment_name.node, depth + 1)?
                 }
             };
-            total = total.saturating_add(size);
-            if total > MAX_EXPANDED_FIELDS {
+            size.selections = size.selections.saturating_add(1 + below.selections);
+            size.height = size.height.max(1 + below.height);
+            if size.selections > MAX_EXPANDED_FIELDS {
                 return Err(too_many());
             }
         }
-        Ok(total)
-    }
-
-    fn fragment(&mut self, name: &'a Name, depth: usize) -> ServerResult<usize> {
-        if let Some(size) = self.known.get(name) {
-            return Ok(*size);
-        }
-        if self.open.contains(&name) {
-            return Err(limit_error(format!("the fragment {name} spreads itself")));
-        }
-        // An unknown fragment is validation's to refuse.
-        let Some((key, fragment)) = self.fragments.get_key_value(name) else {
-            return Ok(0);
-        };
-        self.open.push(key);
-        let size = self.of(&fragment.node.selection_set.node, depth + 1);
-        self.open.pop();
-        let size = size?;
-        self.known.insert(key, size);
         Ok(size)
     }
+
+    /// The size of a selection set one level below `depth`.
+    fn nested(&mut self, set: &'a SelectionSet, depth: usize) -> ServerResult<Size> {
+        if set.items.is_empty() {
+            return Ok(Size::default());
+        }
+        within(depth + 1)?;
+        self.of(set, depth + 1)
+    }
+
+    /// The size of the fragment `name`, spread `depth` levels down.
+    fn fragment(&mut self, name: &'a Name, depth: usize) -> ServerResult<Size> {
+        within(depth)?;
+        let size = match self.known.get(name) {
+            Some(size) => *size,
+            None => {
+                if self.open.contains(&name) {
+                    return Err(limit_error(format!("the fragment {name} spreads itself")));
+                }
+                // An unknown fragment is validation's to refuse.
+                let Some((key, fragment)) = self.fragments.get_key_value(name) else {
+                    return Ok(Size::default());
+                };
+                self.open.push(key);
+                let size = self.of(&fragment.node.selection_set.node, depth);
+                self.open.pop();
+                let size = size?;
+                self.known.insert(key, size);
+                size
+            }
+        };
+        // Sized before, from higher up, it may reach too deep from here.
+        within(depth + size.height)?;
+        Ok(size)
+    }
+}
+
+fn within(depth: usize) -> ServerResult<()> {
+    if depth > MAX_SPREAD_DEPTH {
+        return Err(limit_error(format!(
+            "the query nests selections and fragments more than {MAX_SPREAD_DEPTH} levels deep"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,8 +246,55 @@ mod tests {
             }
             q
         };
-        assert!(fan_out(&fan(4)), "10,000 fields");
+        assert!(fan_out(&fan(3)), "1,000 fields");
         assert!(!fan_out(&fan(5)), "100,000 fields");
         assert!(fan_out("{ a { b c } ...F } fragment F on Query { d }"));
+    }
+
+    #[test]
+    fn what_validation_walks_is_bounded_too() {
+        // Fragments doubling down to an unknown one: spreads count, so 2^20 of them do.
+        let mut tower = String::from("{ ...F20 } fragment F0 on Query { ...nope } ");
+        for l in 1..=20 {
+            tower += &format!("fragment F{l} on Query {{ ...F{0} ...F{0} }} ", l - 1);
+        }
+        assert!(!fan_out(&tower));
+        // A long chain no operation uses.
+        let mut unused = String::from("{ __typename } ");
+        for i in 0..200 {
+            unused += &format!("fragment U{i} on Query {{ ...U{} }} ", i + 1);
+        }
+        unused += "fragment U200 on Query { __typename }";
+        assert!(!fan_out(&unused));
+        // A chain sized bottom-up first, then spread from its top: still too deep.
+        let mut reversed = String::new();
+        for i in (0..=100).rev() {
+            reversed += &format!("query Q{i} {{ ...C{i} }} ");
+        }
+        for i in 0..100 {
+            reversed += &format!("fragment C{i} on Query {{ ...C{} }} ", i + 1);
+        }
+        reversed += "fragment C100 on Query { __typename }";
+        assert!(!fan_out(&reversed));
+        // Many operations, each under the limit, all over it.
+        let t = (0..1000)
+            .map(|i| format!("a{i}: __typename"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut many = format!("fragment T on Query {{ {t} }} ");
+        for i in 0..25 {
+            many += &format!("query O{i} {{ ...T }} ");
+        }
+        assert!(!fan_out(&many));
+    }
+
+    #[test]
+    fn an_unclosed_block_string_hides_no_nesting() {
+        let deep = format!(
+            "{{ a(x: [\"\"\"x\", {}1{}]) }}",
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        assert!(!nesting(&deep));
     }
 }

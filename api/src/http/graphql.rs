@@ -387,8 +387,9 @@ async fn read_body(body: Body, state: &AppState) -> Result<bytes::Bytes, Respons
 
 /// Whether the operation the request names is a mutation (parsed here only for GET).
 fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false; // the execution answers the syntax error
+    // Through the guard's parse, which bounds the nesting the parser recurses over.
+    let Ok(document) = crate::graphql::guard::parse(&request.query) else {
+        return false; // the execution answers the error
     };
     let wanted = request.operation_name.as_deref();
     document.operations.iter().any(|(name, op)| {

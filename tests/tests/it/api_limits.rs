@@ -669,6 +669,20 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
         }
         q
     };
+    let unused = {
+        let mut q = String::from("{ __typename } ");
+        for i in 0..10_000 {
+            q += &format!("fragment U{i} on Query {{ ...U{} }} ", i + 1);
+        }
+        q + "fragment U10000 on Query { __typename }"
+    };
+    let tower = {
+        let mut q = String::from("{ ...T28 } fragment T0 on Query { ...nope } ");
+        for l in 1..=28 {
+            q += &format!("fragment T{l} on Query {{ ...T{0} ...T{0} }} ", l - 1);
+        }
+        q
+    };
     let documents = [
         (
             "a fragment spreading itself",
@@ -699,6 +713,25 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
             fan_out,
             "expanded",
         ),
+        (
+            "a chain of 10,000 fragments no operation uses",
+            unused,
+            "levels deep",
+        ),
+        (
+            "2^28 spreads of fragments expanding to nothing",
+            tower,
+            "expanded",
+        ),
+        (
+            "a list nested 3,000 levels behind an unclosed block string",
+            format!(
+                "{{ a(x: [\"\"\"x\", {}1{}]) }}",
+                "[".repeat(3000),
+                "]".repeat(3000)
+            ),
+            "levels deep",
+        ),
     ];
     for (what, query, says) in documents {
         let answer = api.gql(&org.token, &query, Value::Null).await;
@@ -711,10 +744,29 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
         let (status, _) = api.get("/healthz").await;
         assert_eq!(status, 200, "{what}: the server must still be up");
     }
+    // A query by GET is parsed first to see whether it is a mutation: bounded the same way.
+    let deep = format!("{{ a(x: {}1{}) }}", "[".repeat(2000), "]".repeat(2000));
+    let path = format!("/graphql?query={}", urlencode(&deep));
+    let (status, _, body) = api.get_with_token(&org.token, &path).await;
+    assert!(body.contains("BAD_USER_INPUT"), "a GET: {status} {body}");
+    let (status, _) = api.get("/healthz").await;
+    assert_eq!(status, 200, "a GET: the server must still be up");
     let answer = api
         .gql(&org.token, "{ digitalAssets { totalCount } }", Value::Null)
         .await;
     assert_eq!(answer.data()["digitalAssets"]["totalCount"], 0);
+}
+
+/// `text` as a URL's query component.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Variables left out or of the wrong shape are found by async-graphql as the field runs; they
