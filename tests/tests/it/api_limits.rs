@@ -820,3 +820,36 @@ async fn a_leap_second_into_year_10000_is_refused() {
     assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
     assert_eq!(count(&api, "digital_assets").await, 0);
 }
+
+/// Each root field reads on its own: an operation may select 100 of them, however they are
+/// written (aliases, fragments spread many times).
+#[tokio::test]
+async fn an_operation_selects_at_most_100_root_fields() {
+    let Some(api) = Api::start(Backend::Sqlite).await else {
+        return;
+    };
+    let org = api.org("a").await;
+    let totals = |n: usize| {
+        (0..n)
+            .map(|i| format!("c{i}: digitalAssets(first: 1) {{ totalCount }} "))
+            .collect::<String>()
+    };
+    let answer = api
+        .gql(&org.token, &format!("{{ {} }}", totals(100)), Value::Null)
+        .await;
+    assert!(answer.body["errors"].is_null(), "{:#}", answer.body);
+    let fanned = format!(
+        "{{ ...X }} fragment X on Query {{ {} }} fragment E on Query {{ {} }}",
+        "...E ".repeat(900),
+        totals(10)
+    );
+    for query in [format!("{{ {} }}", totals(101)), fanned] {
+        let answer = api.gql(&org.token, &query, Value::Null).await;
+        assert_eq!(answer.code(), "BAD_USER_INPUT", "{:#}", answer.body);
+        assert!(
+            answer.message().contains("root fields"),
+            "{}",
+            answer.message()
+        );
+    }
+}
