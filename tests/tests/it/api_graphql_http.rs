@@ -319,7 +319,8 @@ async fn automatic_persisted_queries_hit_miss_and_refuse_a_wrong_hash() {
     );
 }
 
-fn urlencode(text: &str) -> String {
+/// `text` as a URL's query component.
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

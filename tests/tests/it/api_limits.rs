@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::api_assets::{count, create, create_ok};
+use crate::api_graphql_http::urlencode;
 use crate::support::*;
 
 /// `{"a":{"a":…{"a":1}…}}` nested `depth` levels, as a GraphQL literal.
@@ -755,18 +756,6 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
         .gql(&org.token, "{ digitalAssets { totalCount } }", Value::Null)
         .await;
     assert_eq!(answer.data()["digitalAssets"]["totalCount"], 0);
-}
-
-/// `text` as a URL's query component.
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Variables left out or of the wrong shape are found by async-graphql as the field runs; they
