@@ -93,7 +93,7 @@ pub(super) async fn run(
                     wrote: guard.may_write(),
                     ran: false,
                     spent: 0,
-                    response: finish(response, &guard, operation_name.as_deref()),
+                    response: finish(response, &guard, operation_name.as_deref(), false),
                 });
             }
         }
@@ -128,12 +128,13 @@ pub(super) async fn run(
             }
             continue;
         }
+        // A request stopped by the response budget ran (a mutation's change stays).
+        let ran = guard.exceeded() || !not_run(&response);
         return Ok(Done {
             wrote: guard.may_write(),
-            // A request stopped by the response budget ran (a mutation's change stays).
-            ran: guard.exceeded() || !not_run(&response),
+            ran,
             spent: budget.saturating_sub(guard.remaining()),
-            response: finish(response, &guard, operation_name.as_deref()),
+            response: finish(response, &guard, operation_name.as_deref(), ran),
         });
     }
     Err(unavailable(code::SERVICE_UNAVAILABLE, "retry"))
@@ -178,19 +179,20 @@ async fn drop_dead_connections(db: &DatabaseConnection) {
     }
 }
 
-/// An executed response as sent: one error if it ran over its budget, every error with a
-/// code, fields in the order of the query.
+/// A response as sent: one error if it ran over its budget, every error with a code (the
+/// errors of a request that did not run, `ran` false, are the client's), fields in the order
+/// of the query.
 fn finish(
     mut response: async_graphql::Response,
     guard: &RequestGuard,
     operation_name: Option<&str>,
+    ran: bool,
 ) -> async_graphql::Response {
-    let before_execution = !guard.exceeded() && not_run(&response);
     if guard.exceeded() {
         response = async_graphql::Response::from_errors(vec![request_error(too_large())]);
     }
     for error in &mut response.errors {
-        classify(error, before_execution);
+        classify(error, !ran);
     }
     if let Some(plan) = guard.plans().and_then(|p| p.get(operation_name)) {
         plan.apply(&mut response.data);
