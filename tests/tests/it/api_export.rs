@@ -395,3 +395,27 @@ async fn an_open_export_takes_no_request_slot() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// The process's THP flag (`THP_enabled` in /proc/<pid>/status: 0 once it turned them off).
+fn huge_pages_allowed(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let flag = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .expect("THP_enabled in /proc/<pid>/status (Linux 5.0 or later)");
+    flag.trim() == "1"
+}
+
+/// The API turns transparent huge pages off for itself: mimalloc asks for them on its arenas,
+/// and with them the first export of a fresh process grew its RSS by 52 MiB instead of about
+/// 20 (docs/BENCHMARKS.md, "Memory"). `MIMALLOC_ALLOW_THP`, when set, leaves the choice to
+/// mimalloc.
+#[tokio::test]
+async fn the_api_runs_without_transparent_huge_pages() {
+    let api = Api::start(Backend::Sqlite).await.expect("SQLite");
+    assert!(!huge_pages_allowed(api.pid()));
+    let api = Api::start_with(Backend::Sqlite, &[("MIMALLOC_ALLOW_THP", "1")])
+        .await
+        .expect("SQLite");
+    assert!(huge_pages_allowed(api.pid()), "the operator's choice");
+}
