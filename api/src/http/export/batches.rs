@@ -44,6 +44,7 @@ impl Export {
                 id: last.id.clone(),
             });
         }
+        let count = rows.len() as u64;
         let mut out = Vec::with_capacity(rows.len() * 256);
         match format {
             Format::Csv => {
@@ -59,7 +60,7 @@ impl Export {
                         out.truncate(end + 1);
                     }
                 } else {
-                    for row in &rows {
+                    for row in rows {
                         writer.serialize(row.for_spreadsheets()).map_err(|e| {
                             ServiceError::Internal(sea_orm::DbErr::Custom(e.to_string()))
                         })?;
@@ -89,7 +90,7 @@ impl Export {
             }
         }
         if format == Format::Csv {
-            self.rows_written += rows.len() as u64;
+            self.rows_written += count;
         }
         Ok(Some(Bytes::from(out)))
     }
@@ -274,25 +275,27 @@ impl Row {
     /// The row with every text that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`,
     /// tab, carriage return first) prefixed with `'`: a CSV export is opened in spreadsheets, and
     /// a name another user typed must not run there (OWASP "CSV injection"). JSON keeps the text.
-    fn for_spreadsheets(&self) -> Row {
-        fn safe(text: &str) -> String {
-            match text.chars().next() {
-                Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-                _ => text.to_owned(),
+    /// Only the texts that need it are copied: a batch's rows are not made twice.
+    fn for_spreadsheets(mut self) -> Row {
+        fn make_safe(text: &mut String) {
+            if let Some('=' | '+' | '-' | '@' | '\t' | '\r') = text.chars().next() {
+                text.insert(0, '\'');
             }
         }
-        Row {
-            asset_id: safe(&self.asset_id),
-            asset_name: safe(&self.asset_name),
-            asset_description: safe(&self.asset_description),
-            asset_url: safe(&self.asset_url),
-            technical_owner: safe(&self.technical_owner),
-            business_owner: safe(&self.business_owner),
-            activities: safe(&self.activities),
-            location_id: safe(&self.location_id),
-            location_service: safe(&self.location_service),
-            purpose: safe(&self.purpose),
-            ..self.clone()
+        for text in [
+            &mut self.asset_id,
+            &mut self.asset_name,
+            &mut self.asset_description,
+            &mut self.asset_url,
+            &mut self.technical_owner,
+            &mut self.business_owner,
+            &mut self.activities,
+            &mut self.location_id,
+            &mut self.location_service,
+            &mut self.purpose,
+        ] {
+            make_safe(text);
         }
+        self
     }
 }

@@ -85,7 +85,7 @@ impl Drop for ExportTicket {
 }
 
 /// Assets read per batch.
-const BATCH: u64 = 100;
+const BATCH: u64 = 50;
 /// Locations one read may bring back for a batch; past it, the batch's assets are read one at a
 /// time, their locations [`LOCATIONS_PER_READ`] at a time.
 const LOCATIONS_PER_BATCH: u64 = 5_000;
