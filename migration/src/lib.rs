@@ -15,6 +15,7 @@ pub mod m20261126_000000_transfer_reference_data;
 pub mod m20261127_000000_create_change_log;
 pub mod m20261128_000000_asset_search_and_orderings;
 pub mod m20261129_000000_tenant_key_on_links;
+pub mod m20261130_000000_change_log_without_actor_index;
 
 /// Applies the migrations of this crate, in order.
 #[derive(Debug)]
@@ -60,6 +61,10 @@ fn migrations_and_their_tables() -> Vec<(Box<dyn MigrationTrait>, &'static [&'st
         ),
         (
             Box::new(m20261129_000000_tenant_key_on_links::Migration),
+            &[],
+        ),
+        (
+            Box::new(m20261130_000000_change_log_without_actor_index::Migration),
             &[],
         ),
     ]

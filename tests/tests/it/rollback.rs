@@ -28,9 +28,9 @@ async fn down_of_the_asset_migration_keeps_the_reference_tables(backend: Backend
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    // The search indexes, the change log, the Chapter V reference data, the purpose rule, the
-    // lookup indexes, then the asset tables.
-    migration(&db.url, &["down", "-n", "7"]).await.success();
+    // The change log's actor index, the links' tenant key, the search indexes, the change log,
+    // the Chapter V reference data, the purpose rule, the lookup indexes, then the asset tables.
+    migration(&db.url, &["down", "-n", "8"]).await.success();
     assert_eq!(
         user_tables(&conn, backend).await,
         [
@@ -59,7 +59,7 @@ async fn up_down_up_round_trips(backend: Backend) {
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "7"]).await.success();
+    migration(&db.url, &["down", "-n", "8"]).await.success();
     migration(&db.url, &["up"]).await.success();
     if backend == Backend::Postgres {
         assert_eq!(runbook_counts(&conn).await, expected_counts());
@@ -92,7 +92,7 @@ async fn down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them(back
     organization_with_an_asset(&conn).await;
     // Dropping indexes (and the purpose rule, reference columns, change log and search indexes
     // applied after them) loses no rows: no --force.
-    migration(&db.url, &["down", "-n", "6"]).await.success();
+    migration(&db.url, &["down", "-n", "7"]).await.success();
     assert!(lookup_indexes(&conn, backend).await.is_empty());
     assert_eq!(user_tables(&conn, backend).await.len(), 9);
     migration(&db.url, &["verify"]).await.success();
@@ -110,7 +110,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     let Some((db, conn)) = migrated(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "9"]).await.success();
+    migration(&db.url, &["down", "-n", "10"]).await.success();
     assert!(user_tables(&conn, backend).await.is_empty());
     migration(&db.url, &["up"]).await.success();
     exec(
@@ -119,7 +119,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
     )
     .await;
     // Seeded reference rows go with their migration; an organization is data.
-    let run = migration(&db.url, &["down", "-n", "9"]).await;
+    let run = migration(&db.url, &["down", "-n", "10"]).await;
     assert_eq!(run.code, Some(7), "{run:?}");
     assert!(
         run.stderr.contains("organizations: 1 rows"),
@@ -132,7 +132,7 @@ async fn down_all_the_way_leaves_an_empty_schema(backend: Backend) {
         10,
         "a refused rollback changes nothing"
     );
-    migration(&db.url, &["down", "-n", "9", "--force"])
+    migration(&db.url, &["down", "-n", "10", "--force"])
         .await
         .success();
     assert!(user_tables(&conn, backend).await.is_empty());
@@ -150,7 +150,7 @@ async fn down_of_the_seed_removes_exactly_the_seeded_rows(backend: Backend) {
         "INSERT INTO countries (id, name, iso_code, gdpr_status) VALUES ('test-zz', 'Testland', 'ZZ', '[\"Third Country\"]')",
     )
     .await;
-    migration(&db.url, &["down", "-n", "8"]).await.success();
+    migration(&db.url, &["down", "-n", "9"]).await.success();
     assert_eq!(
         strings(&conn, "SELECT id FROM countries").await,
         ["test-zz"]

@@ -14,6 +14,7 @@ const M6: &str = "m20261126_000000_transfer_reference_data";
 const M7: &str = "m20261127_000000_create_change_log";
 const M8: &str = "m20261128_000000_asset_search_and_orderings";
 const M9: &str = "m20261129_000000_tenant_key_on_links";
+const M10: &str = "m20261130_000000_change_log_without_actor_index";
 
 #[tokio::test]
 async fn eight_concurrent_ups_on_an_empty_database_all_succeed_and_apply_once() {
@@ -36,7 +37,7 @@ async fn eight_concurrent_ups_on_an_empty_database_all_succeed_and_apply_once() 
     let conn = db.connect().await;
     assert_eq!(
         scalar_i64(&conn, "SELECT count(*) FROM seaql_migrations").await,
-        9
+        10
     );
     assert_eq!(runbook_counts(&conn).await, expected_counts());
     assert_eq!(
@@ -53,7 +54,7 @@ async fn status_exit_code_reports_pending_migrations(backend: Backend) {
     let run = migration(&db.url, &["status", "--exit-code"]).await;
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(
-        run.stdout.contains("0 applied, 9 pending"),
+        run.stdout.contains("0 applied, 10 pending"),
         "{}",
         run.stdout
     );
@@ -62,7 +63,7 @@ async fn status_exit_code_reports_pending_migrations(backend: Backend) {
     let run = migration(&db.url, &["status", "--exit-code", "--json"]).await;
     assert_eq!(run.code, Some(1));
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(json["pending"], 7);
+    assert_eq!(json["pending"], 8);
     assert_eq!(json["migrations"][2]["name"], M3);
     assert_eq!(json["migrations"][2]["applied"], false);
     migration(&db.url, &["up"]).await.success();
@@ -202,7 +203,7 @@ async fn sql_up_prints_the_migration_and_changes_nothing(backend: Backend) {
             .trim(),
         "-- nothing to run"
     );
-    let down = migration(&db.url, &["sql", "down", "-n", "6"])
+    let down = migration(&db.url, &["sql", "down", "-n", "7"])
         .await
         .success()
         .stdout;
@@ -210,7 +211,7 @@ async fn sql_up_prints_the_migration_and_changes_nothing(backend: Backend) {
         down.contains("DROP INDEX IF EXISTS \"idx_digital_assets_org_name_id\""),
         "{down}"
     );
-    let down = migration(&db.url, &["sql", "down", "-n", "7"])
+    let down = migration(&db.url, &["sql", "down", "-n", "8"])
         .await
         .success()
         .stdout;
@@ -229,9 +230,9 @@ async fn down_refuses_to_drop_tables_holding_rows_unless_forced(backend: Backend
         return;
     };
     organization_with_an_asset(&conn).await;
-    // The links' tenant key, the search indexes, the change log, the reference columns, the
+    // The change log's actor index, the links' tenant key, the search indexes, the change log, the reference columns, the
     // purpose rule and the lookup indexes would go first (no rows), then the asset tables.
-    let run = migration(&db.url, &["down", "-n", "7"]).await;
+    let run = migration(&db.url, &["down", "-n", "8"]).await;
     assert_eq!(run.code, Some(7), "{run:?}");
     assert!(
         run.stderr.contains("digital_assets: 1 rows"),
@@ -247,17 +248,18 @@ async fn down_refuses_to_drop_tables_holding_rows_unless_forced(backend: Backend
         .await
         .success();
 
-    let run = migration(&db.url, &["down", "-n", "7", "--force", "--json"])
+    let run = migration(&db.url, &["down", "-n", "8", "--force", "--json"])
         .await
         .success();
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(json["rolled_back"][0], M9);
-    assert_eq!(json["rolled_back"][1], M8);
-    assert_eq!(json["rolled_back"][2], M7);
-    assert_eq!(json["rolled_back"][3], M6);
-    assert_eq!(json["rolled_back"][4], M5);
-    assert_eq!(json["rolled_back"][5], M4);
-    assert_eq!(json["rolled_back"][6], M3);
+    assert_eq!(json["rolled_back"][0], M10);
+    assert_eq!(json["rolled_back"][1], M9);
+    assert_eq!(json["rolled_back"][2], M8);
+    assert_eq!(json["rolled_back"][3], M7);
+    assert_eq!(json["rolled_back"][4], M6);
+    assert_eq!(json["rolled_back"][5], M5);
+    assert_eq!(json["rolled_back"][6], M4);
+    assert_eq!(json["rolled_back"][7], M3);
     assert_eq!(
         migration(&db.url, &["status", "--exit-code"]).await.code,
         Some(1)
@@ -523,7 +525,7 @@ async fn log_format_json_writes_json_lines_to_stderr_and_keeps_stdout_for_the_an
     assert!(out.status.success());
     let answer: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
-    assert_eq!(answer["applied"].as_array().map(Vec::len), Some(9));
+    assert_eq!(answer["applied"].as_array().map(Vec::len), Some(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(!lines.is_empty(), "-v logs progress");

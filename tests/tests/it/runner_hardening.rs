@@ -16,6 +16,7 @@ const M6: &str = "m20261126_000000_transfer_reference_data";
 const M7: &str = "m20261127_000000_create_change_log";
 const M8: &str = "m20261128_000000_asset_search_and_orderings";
 const M9: &str = "m20261129_000000_tenant_key_on_links";
+const M10: &str = "m20261130_000000_change_log_without_actor_index";
 const RULE: &str = "chk_asset_locations_purpose";
 
 /// No test here may take longer than this, whatever the runner does.
@@ -501,13 +502,16 @@ async fn the_purpose_rule_round_trips_through_down_and_up(backend: Backend) {
     let Some((db, conn)) = with_organization(backend).await else {
         return;
     };
-    // The links' tenant key, the search indexes, the change log and the Chapter V reference
+    // The change log's actor index, the links' tenant key, the search indexes, the change log and the Chapter V reference
     // data (applied after the rule) go first.
-    let run = migration(&db.url, &["down", "-n", "5", "--json"])
+    let run = migration(&db.url, &["down", "-n", "6", "--json"])
         .await
         .success();
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(json["rolled_back"], serde_json::json!([M9, M8, M7, M6, M5]));
+    assert_eq!(
+        json["rolled_back"],
+        serde_json::json!([M10, M9, M8, M7, M6, M5])
+    );
     // Down removed exactly the rule: verify finds nothing unexpected, and the rule is gone.
     migration(&db.url, &["verify"]).await.success();
     exec(&conn, &location("none", "NULL", "NULL")).await;
@@ -529,7 +533,7 @@ async fn up_of_the_purpose_rule_refuses_rows_that_break_it_and_changes_nothing(b
     let Some((db, conn)) = with_organization(backend).await else {
         return;
     };
-    migration(&db.url, &["down", "-n", "5"]).await.success();
+    migration(&db.url, &["down", "-n", "6"]).await.success();
     exec(&conn, &location("none", "NULL", "NULL")).await;
     exec(&conn, &location("blank", "NULL", "' '")).await;
     let run = migration(&db.url, &["up"]).await;

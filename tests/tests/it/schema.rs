@@ -222,7 +222,6 @@ async fn up_creates_exactly_the_designed_tables_types_and_foreign_keys() {
         [
             "change_log -> organizations c",
             "changed_at clock_timestamp()",
-            "idx_change_log_org_actor_time",
             "idx_change_log_org_asset_time",
             "idx_change_log_org_time",
         ]
