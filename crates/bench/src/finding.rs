@@ -510,9 +510,10 @@ fn render_export(
          with {} export rows ({seeded}; inserted by the tool with `INSERT … SELECT generate_series` \
          next to the seeded data set unless it is there), read through by the bench's HTTP client, \
          which counts lines and bytes (every run checked to have all rows). The API \
-         (`DB_MAX_CONNECTIONS={}`) reads 100 assets per batch; its VmRSS (/proc/<pid>/status) is read \
-         just before each export (idle) and every 50 ms during it (peak). {} exports one after the \
-         other on the same API process, a second apart. Target: peak within 20 MiB of idle.\n",
+         (`DB_MAX_CONNECTIONS={}`) reads 50 assets per batch (`BATCH` in \
+         api/src/http/export/mod.rs); its VmRSS (/proc/<pid>/status) is read just before each \
+         export (idle) and every 50 ms during it (peak). {} exports one after the other on the \
+         same API process, a second apart. Target: peak within 20 MiB of idle.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         args.rows,
         args.pool,
