@@ -412,6 +412,11 @@ fn huge_pages_allowed(pid: u32) -> bool {
 /// mimalloc.
 #[tokio::test]
 async fn the_api_runs_without_transparent_huge_pages() {
+    // The flag is inherited: a runner that has it off already would pass whatever the API does.
+    assert!(
+        huge_pages_allowed(std::process::id()),
+        "the test process runs with transparent huge pages off: this test cannot tell"
+    );
     let api = Api::start(Backend::Sqlite).await.expect("SQLite");
     assert!(!huge_pages_allowed(api.pid()));
     let api = Api::start_with(Backend::Sqlite, &[("MIMALLOC_ALLOW_THP", "1")])

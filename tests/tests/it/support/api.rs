@@ -103,6 +103,7 @@ pub async fn start_api_under(
     };
     cmd.env_remove("DATABASE_URL")
         .env_remove("AUTH_JWT_SECRET")
+        .env_remove("MIMALLOC_ALLOW_THP")
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .envs(envs.iter().copied())
