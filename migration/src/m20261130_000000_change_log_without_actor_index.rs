@@ -6,8 +6,9 @@
 //! was the log's largest index (65 of its 181 MB at 237,000 entries, docs/BENCHMARKS.md); the
 //! writes, which every mutation pays, are the log's cost to bound (at most 15% of create's and
 //! update's throughput). A filter on the actor now walks the organization's changes newest first
-//! (`idx_change_log_org_time`) and keeps that actor's: pages stay in time order and bounded, at
-//! the cost of reading past other people's changes. `down` builds the index again.
+//! (`idx_change_log_org_time`) and keeps that actor's: pages keep their order and size, but
+//! finding them reads past other people's changes, up to the whole log for an actor with few
+//! (a `since` bounds it; so does the statement timeout). `down` builds the index again.
 //!
 //! Dropped without blocking writes (`DROP INDEX CONCURRENTLY`, see `online_index`).
 

@@ -76,10 +76,10 @@ pub async fn sql_up(target: &Target, num: Option<u32>) -> Result<String, RunnerE
         script.push_str(&format!("\n-- {} (up)\n", migration.name()));
         if migration.use_transaction() == Some(false) && backend == DbBackend::Postgres {
             script.push_str(
-                "-- `migration up` runs this one outside a transaction, online (indexes built\n\
-                 -- CONCURRENTLY, constraints added NOT VALID then validated: writes continue);\n\
-                 -- here it runs in the script's transaction, which blocks writes to its tables\n\
-                 -- until the script commits.\n",
+                "-- `migration up` runs this one outside a transaction, online (indexes built or\n\
+                 -- dropped CONCURRENTLY, constraints added NOT VALID then validated: writes\n\
+                 -- continue); here it runs in the script's transaction, which blocks writes to\n\
+                 -- its tables (and reads of a table whose index it drops) until the script commits.\n",
             );
         }
         for sql in recorded(backend, migration.as_ref(), true).await? {

@@ -90,8 +90,8 @@ async fn down_of_the_lookup_indexes_drops_exactly_them_and_up_rebuilds_them(back
     };
     assert_eq!(lookup_indexes(&conn, backend).await.len(), 5);
     organization_with_an_asset(&conn).await;
-    // Dropping indexes (and the purpose rule, reference columns, change log and search indexes
-    // applied after them) loses no rows: no --force.
+    // Dropping indexes (and the purpose rule, reference columns, change log, search indexes,
+    // links' tenant key and the log's actor index applied after them) loses no rows: no --force.
     migration(&db.url, &["down", "-n", "7"]).await.success();
     assert!(lookup_indexes(&conn, backend).await.is_empty());
     assert_eq!(user_tables(&conn, backend).await.len(), 9);

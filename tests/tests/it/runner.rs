@@ -230,8 +230,9 @@ async fn down_refuses_to_drop_tables_holding_rows_unless_forced(backend: Backend
         return;
     };
     organization_with_an_asset(&conn).await;
-    // The change log's actor index, the links' tenant key, the search indexes, the change log, the reference columns, the
-    // purpose rule and the lookup indexes would go first (no rows), then the asset tables.
+    // The change log's actor index, the links' tenant key, the search indexes, the change log,
+    // the reference columns, the purpose rule and the lookup indexes would go first (no rows),
+    // then the asset tables.
     let run = migration(&db.url, &["down", "-n", "8"]).await;
     assert_eq!(run.code, Some(7), "{run:?}");
     assert!(

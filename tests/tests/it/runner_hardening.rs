@@ -502,8 +502,8 @@ async fn the_purpose_rule_round_trips_through_down_and_up(backend: Backend) {
     let Some((db, conn)) = with_organization(backend).await else {
         return;
     };
-    // The change log's actor index, the links' tenant key, the search indexes, the change log and the Chapter V reference
-    // data (applied after the rule) go first.
+    // The change log's actor index, the links' tenant key, the search indexes, the change log
+    // and the Chapter V reference data (applied after the rule) go first.
     let run = migration(&db.url, &["down", "-n", "6", "--json"])
         .await
         .success();

@@ -402,8 +402,39 @@ async fn invalid_enum_values_are_refused(backend: Backend) {
     );
 }
 
+/// Migration 10 drops the change log's index on the actor, its `down` builds it again, and the
+/// `sql up` script (meant for `psql -1`) drops it in a form a transaction accepts.
+async fn migration_10_drops_the_actor_index_and_down_restores_it(backend: Backend) {
+    let Some((db, conn)) = migrated(backend).await else {
+        return;
+    };
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_change_log_org_actor_time'"
+        }
+        Backend::Sqlite => {
+            "SELECT count(*) FROM sqlite_master
+             WHERE type = 'index' AND name = 'idx_change_log_org_actor_time'"
+        }
+    };
+    assert_eq!(scalar_i64(&conn, sql).await, 0, "dropped by up");
+    migration(&db.url, &["down"]).await.success();
+    assert_eq!(scalar_i64(&conn, sql).await, 1, "built again by down");
+    migration(&db.url, &["verify"]).await.success();
+    let script = migration(&db.url, &["sql", "up"]).await.success().stdout;
+    assert!(
+        script.contains("DROP INDEX IF EXISTS \"idx_change_log_org_actor_time\""),
+        "{script}"
+    );
+    assert!(!script.contains("DROP INDEX CONCURRENTLY"), "{script}");
+    migration(&db.url, &["up"]).await.success();
+    assert_eq!(scalar_i64(&conn, sql).await, 0, "dropped again by up");
+    migration(&db.url, &["verify"]).await.success();
+}
+
 on_both_backends!(
     reference_data_is_seeded,
     seeding_keeps_rows_that_already_exist,
     invalid_enum_values_are_refused,
+    migration_10_drops_the_actor_index_and_down_restores_it,
 );

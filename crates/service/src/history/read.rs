@@ -40,8 +40,9 @@ pub struct ChangePage {
 /// Largest page.
 pub const MAX_PAGE: u64 = 100;
 
-/// A page of the tenant's log matching `filter`, newest first (each filter is served by an index
-/// that leads with the organization; see migration 7).
+/// A page of the tenant's log matching `filter`, newest first: the asset's history and the time
+/// range are served by indexes that lead with the organization (migration 7); the actor's
+/// changes are kept from the organization's, read newest first (migration 10 dropped its index).
 #[tracing::instrument(skip(db), fields(org = %tenant.organization_id))]
 pub async fn list(
     db: &impl ConnectionTrait,
