@@ -658,12 +658,13 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
         return;
     };
     let org = api.org("a").await;
-    let chain = {
-        let mut q = String::from("{ ...F0 } ");
-        for i in 0..30_000 {
-            q += &format!("fragment F{i} on Query {{ ...F{} }} ", i + 1);
+    // `{root} fragment P0 { ...P1 } … fragment P{links} { __typename }`.
+    let chain = |root: &str, prefix: &str, links: usize| {
+        let mut q = format!("{root} ");
+        for i in 0..links {
+            q += &format!("fragment {prefix}{i} on Query {{ ...{prefix}{} }} ", i + 1);
         }
-        q + "fragment F30000 on Query { __typename }"
+        q + &format!("fragment {prefix}{links} on Query {{ __typename }}")
     };
     let fan_out = {
         let mut q = String::from("{ ...F7 } fragment F0 on Query { __typename } ");
@@ -672,13 +673,6 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
             q += &format!("fragment F{l} on Query {{ {spreads}}} ");
         }
         q
-    };
-    let unused = {
-        let mut q = String::from("{ __typename } ");
-        for i in 0..10_000 {
-            q += &format!("fragment U{i} on Query {{ ...U{} }} ", i + 1);
-        }
-        q + "fragment U10000 on Query { __typename }"
     };
     let tower = {
         let mut q = String::from("{ ...T28 } fragment T0 on Query { ...nope } ");
@@ -693,7 +687,11 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
             "{ ...F } fragment F on Query { ...F }".to_owned(),
             "spreads itself",
         ),
-        ("a chain of 30,000 fragments", chain, "levels deep"),
+        (
+            "a chain of 30,000 fragments",
+            chain("{ ...F0 }", "F", 30_000),
+            "levels deep",
+        ),
         (
             "a list nested 2,000 levels",
             format!(
@@ -719,7 +717,7 @@ async fn documents_that_recurse_or_fan_out_without_bound_are_refused_and_the_ser
         ),
         (
             "a chain of 10,000 fragments no operation uses",
-            unused,
+            chain("{ __typename }", "U", 10_000),
             "levels deep",
         ),
         (
